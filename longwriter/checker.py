@@ -1,0 +1,132 @@
+"""Topic-consistency checker: scores a section for relevance (to its brief and the topic),
+redundancy (against sections already accepted), internal degeneration (loops, repeated
+sentences) and length, and turns failing scores into feedback for a rewrite."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter as Tally
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from .backends.embeddings import Embedder
+from .length import count_words, is_cjk, split_sentences
+
+
+class Thresholds(BaseModel):
+    """Pass/fail limits. Defaults were calibrated on the embedded model's drafts (README)."""
+
+    min_topic_relevance: float = Field(0.30, description="cosine(section, topic) at least")
+    min_brief_relevance: float = Field(0.30, description="cosine(section, title+brief) at least")
+    max_redundancy: float = Field(0.85, description="cosine to any accepted section at most")
+    max_shared_ngrams: float = Field(0.20, description="share of 4-grams found in an accepted section")
+    max_repetition: float = Field(0.20, description="share of repeated 4-grams inside the section")
+    min_length_ratio: float = Field(0.60, description="words / budget at least")
+
+
+class Scores(BaseModel):
+    """One section's measurements (all in 0..1 except length_ratio)."""
+
+    topic_relevance: float
+    brief_relevance: float
+    redundancy: float
+    shared_ngrams: float
+    repetition: float
+    length_ratio: float
+    judge: bool | None = None
+    problems: list[str] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def quality(self) -> float:
+        """A single figure for choosing the best of several attempts (higher is better)."""
+        length_penalty = abs(1.0 - min(self.length_ratio, 2.0))
+        return (self.topic_relevance + self.brief_relevance - self.redundancy - 2 * self.shared_ngrams
+                - 2 * self.repetition - 0.5 * length_penalty - (0.5 if self.judge is False else 0.0))
+
+
+def tokens_for_ngrams(text: str) -> list[str]:
+    """Words for Latin text, characters for CJK text (n-grams of either)."""
+    if is_cjk(text):
+        return [c for c in text if not c.isspace() and c.isalnum()]
+    return re.findall(r"\w+", text.lower())
+
+
+def ngrams(text: str, n: int = 4) -> list[tuple[str, ...]]:
+    toks = tokens_for_ngrams(text)
+    return [tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)]
+
+
+def repetition(text: str, n: int = 4) -> float:
+    """Share of the section's n-grams that repeat an earlier n-gram of the same section
+    (rep-n); loops and copied sentences push it up, ordinary prose stays low."""
+    grams = ngrams(text, n)
+    if not grams:
+        return 0.0
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def shared_ngrams(text: str, others: list[str], n: int = 4) -> float:
+    """Largest share of this text's distinct n-grams that also occur in one other text."""
+    mine = set(ngrams(text, n))
+    if not mine or not others:
+        return 0.0
+    return max(len(mine & set(ngrams(o, n))) / len(mine) for o in others)
+
+
+def duplicate_sentences(text: str) -> float:
+    """Share of sentences that repeat an earlier sentence verbatim (after normalising)."""
+    norm = [re.sub(r"\W+", " ", s.lower()).strip() for s in split_sentences(text)]
+    norm = [s for s in norm if s]
+    if not norm:
+        return 0.0
+    counts = Tally(norm)
+    return sum(c - 1 for c in counts.values()) / len(norm)
+
+
+class Checker:
+    """Scores sections against the topic, their brief, and the sections accepted so far."""
+
+    def __init__(self, english: Embedder, other: Embedder, thresholds: Thresholds | None = None) -> None:
+        self.english, self.other = english, other
+        self.thresholds = thresholds or Thresholds()
+
+    def embedder_for(self, text: str) -> Embedder:
+        return self.other if is_cjk(text) else self.english
+
+    def score(self, text: str, *, topic: str, title: str, brief: str, budget: int,
+              accepted: list[str]) -> Scores:
+        """Measure ``text``; ``accepted`` are the finished sections it must not repeat."""
+        emb = self.embedder_for(text + topic)
+        vectors = emb.encode([text, topic, f"{title}. {brief}"] + accepted)
+        sims = vectors[3:] @ vectors[0] if accepted else np.zeros(0)
+        scores = Scores(
+            topic_relevance=float(vectors[0] @ vectors[1]),
+            brief_relevance=float(vectors[0] @ vectors[2]),
+            redundancy=float(sims.max()) if len(sims) else 0.0,
+            shared_ngrams=shared_ngrams(text, accepted),
+            repetition=max(repetition(text), duplicate_sentences(text)),
+            length_ratio=count_words(text) / max(1, budget),
+        )
+        scores.problems = self.problems(scores, topic=topic, title=title)
+        return scores
+
+    def problems(self, s: Scores, *, topic: str, title: str) -> list[str]:
+        """Feedback sentences for every threshold the scores break (empty: passed)."""
+        t, out = self.thresholds, []
+        if s.topic_relevance < t.min_topic_relevance:
+            out.append(f"It drifted away from the document's topic ({topic}); stay on it.")
+        if s.brief_relevance < t.min_brief_relevance:
+            out.append(f"It did not cover what the section \"{title}\" is about; cover exactly that.")
+        if s.redundancy > t.max_redundancy or s.shared_ngrams > t.max_shared_ngrams:
+            out.append("It repeated material from earlier sections; say something new.")
+        if s.repetition > t.max_repetition:
+            out.append("It repeated its own sentences; every sentence must add something new.")
+        if s.length_ratio < t.min_length_ratio:
+            out.append("It was far too short; write the full length asked for.")
+        if s.judge is False:
+            out.append("A reviewer judged it off-topic or repetitive.")
+        return out

@@ -1,0 +1,101 @@
+"""Length: how people count words (English words, one per CJK character), reading a length
+from an instruction, the length score, and cutting text at a sentence boundary.
+
+Every budget, check and report in longwriter counts through :func:`count_words`."""
+
+from __future__ import annotations
+
+import re
+
+# CJK ideographs, kana and hangul each count as one word, as Chinese and Japanese writers count.
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_LATIN_WORD = re.compile(rf"[^\s{_CJK}\u3000-\u303f\uff00-\uffef]+")
+_WORDISH = re.compile(r"\w")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’)\]]*\s*|\n\s*\n")
+
+_EN_NUMBER = r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(k|thousand)?"
+_EN_LENGTH = re.compile(
+    rf"(?:about|around|roughly|approximately|at least|~)?\s*{_EN_NUMBER}[\s-]*(?:words?|-word)\b", re.I
+)
+_ZH_LENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(万|千)?\s*字")
+
+
+def count_words(text: str) -> int:
+    """Count words the way readers do: each CJK character is one word, and every other
+    whitespace-separated run that holds a letter or digit is one word."""
+    cjk = len(_CJK_CHAR.findall(text))
+    latin = sum(1 for w in _LATIN_WORD.findall(text) if _WORDISH.search(w))
+    return cjk + latin
+
+
+def is_cjk(text: str) -> bool:
+    """True when most countable words of ``text`` are CJK characters."""
+    cjk = len(_CJK_CHAR.findall(text))
+    return cjk > 0 and cjk * 2 >= count_words(text)
+
+
+def parse_length(instruction: str) -> int | None:
+    """Read a requested length from an instruction: "a 5000-word report", "about 800 words",
+    "2.5k words", "不少于3000字", "一万字". Returns None when the text states no length."""
+    m = _ZH_LENGTH.search(instruction)
+    if m:
+        scale = {"万": 10000, "千": 1000}.get(m.group(2) or "", 1)
+        return int(float(m.group(1)) * scale)
+    m = re.search(r"([一二两三四五六七八九十])\s*(万|千)\s*字", instruction)
+    if m:
+        digits = "一二三四五六七八九"
+        n = 2 if m.group(1) == "两" else (10 if m.group(1) == "十" else digits.index(m.group(1)) + 1)
+        return n * (10000 if m.group(2) == "万" else 1000)
+    m = _EN_LENGTH.search(instruction)
+    if m:
+        value = float(m.group(1).replace(",", ""))
+        return int(value * (1000 if m.group(2) else 1))
+    return None
+
+
+def length_score(required: int, produced: int) -> float:
+    """LongBench-Write's length score (0-100): overshoot is punished less than shortfall."""
+    x, y = max(required, 1), produced
+    if y <= 0:
+        return 0.0
+    if y > x:
+        return 100.0 * max(0.0, 1.0 - (y / x - 1.0) / 3.0)
+    return 100.0 * max(0.0, 1.0 - (x / y - 1.0) / 2.0)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences (English and Chinese punctuation, and blank lines)."""
+    parts, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.end() > start:
+            parts.append(text[start : m.end()])
+            start = m.end()
+    if start < len(text):
+        parts.append(text[start:])
+    return [p for p in parts if p.strip()]
+
+
+def trim_to_words(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` words, at the last sentence boundary that fits.
+    Falls back to a hard word cut only when even the first sentence is too long."""
+    if count_words(text) <= limit:
+        return text
+    kept, total = [], 0
+    for sentence in split_sentences(text):
+        n = count_words(sentence)
+        if total + n > limit:
+            break
+        kept.append(sentence)
+        total += n
+    if kept:
+        return "".join(kept).rstrip()
+    return " ".join(text.split()[:limit])
+
+
+def drop_unfinished_tail(text: str) -> str:
+    """Drop a trailing sentence fragment (text cut off mid-sentence by a token limit)."""
+    sentences = split_sentences(text)
+    if len(sentences) > 1 and not re.search(r"[.!?。！？…\"'”’)\]]\s*$", sentences[-1]):
+        return "".join(sentences[:-1]).rstrip()
+    return text.rstrip()

@@ -1,0 +1,196 @@
+"""The planner: topic -> outline, from the model itself. Small models do not emit valid JSON
+reliably, but they continue a numbered list well, so each list request is prefilled with "1."
+and parsed tolerantly; a short or repetitive list is re-asked (bounded), keeping the distinct
+titles found so far. The code decides only the outline's shape and budgets."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from pydantic import BaseModel, Field
+
+from .backends.base import Backend, ChatRequest, Message, Sampling
+from .errors import InputError, PlanningError
+from .length import is_cjk
+from .outline import Outline, Section, distribute, rebalance, slugify
+from .prompts import Prompts
+
+MAX_TOPIC_CHARS = 2000
+_ITEM = re.compile(r"^\s*(?:\d+|[a-z])\s*[.)\]:、．]\s*(.+?)\s*$", re.I)
+
+
+class PlanRequest(BaseModel):
+    """What the user asks the planner for."""
+
+    topic: str
+    words: int = Field(1200, gt=0)
+    audience: str = "general readers"
+    style: str = "clear, informative prose"
+    language: str | None = None
+    sections: int | None = Field(None, gt=0, description="top-level sections (default: from words)")
+    depth: int | None = Field(None, ge=1, le=2, description="1 = flat, 2 = chapters with sections")
+    seed: int = 0
+    max_attempts: int = 4
+
+
+def check_topic(topic: str) -> str:
+    """The topic, stripped; empty or absurdly long topics are refused."""
+    topic = " ".join(topic.split())
+    if not topic:
+        raise InputError("the topic is empty; pass --topic \"what the document is about\"")
+    if len(topic) > MAX_TOPIC_CHARS:
+        raise InputError(f"the topic is {len(topic)} characters long; keep it under {MAX_TOPIC_CHARS}")
+    return topic
+
+
+def shape(words: int, sections: int | None, depth: int | None) -> tuple[int, int]:
+    """(top-level sections, subsections per top-level section). About 230 words per leaf, so a
+    300-word piece gets 2 sections and a 20,000-word one about 90 leaves in chapters."""
+    leaves = max(2, min(120, round(words / 230)))
+    top = sections or (leaves if leaves <= 8 else max(2, round(math.sqrt(leaves * 0.75))))
+    if depth is None:
+        depth = 2 if leaves >= 2 * top else 1
+    return (top, 1) if depth == 1 else (top, max(2, round(leaves / top)))
+
+
+def parse_titles(text: str) -> list[str]:
+    """Titles from a numbered (or bulleted) list, tolerant of markdown and numbering styles."""
+    titles = []
+    for line in text.splitlines():
+        m = _ITEM.match(line) or re.match(r"^\s*[-*•]\s+(.+?)\s*$", line)
+        if not m:
+            continue
+        title = re.sub(r"[*_`#]+", "", m.group(1)).strip(" \"'“”:-")
+        title = re.split(r"\s+[-–—:]\s+", title)[0] if len(title) > 70 else title
+        if 2 <= len(title) <= 100:
+            titles.append(title)
+    return titles
+
+
+_WEAK_ENDINGS = {"a", "an", "the", "of", "to", "in", "on", "and", "or", "as", "for", "from", "with", "by", "its", "their"}
+
+
+def clean_title(line: str) -> str:
+    """One title from a generated list line: markdown, quotes and any trailing description
+    ("Title - what it covers", "Title: ...", "Title (notes)") removed; '' if unusable."""
+    line = line.strip().splitlines()[0] if line.strip() else ""
+    line = re.sub(r"[*_`#]+", "", line)
+    line = re.split(r"\s+[-–—]\s+|[:;(（：；]|\.\s", line)[0]
+    line = line.strip(" \"'“”.,-")
+    words = line.split()
+    if len(words) > 10:  # a sentence, not a title: keep its head, ending on a content word
+        words = words[:10]
+        while words and words[-1].lower() in _WEAK_ENDINGS:
+            words.pop()
+        line = " ".join(words)
+    return line if 3 <= len(line) <= 100 else ""
+
+
+def _key(title: str) -> str:
+    return re.sub(r"\W+", "", title.lower()).removeprefix("the")
+
+
+def _duplicate(title: str, others: list[str]) -> bool:
+    """Same as (or contained in) another title, the parent or the topic, ignoring case."""
+    k = _key(title)
+    return any(k and o and (k == _key(o) or k in _key(o) or _key(o) in k) for o in others if _key(o))
+
+
+class Planner:
+    """Turns a :class:`PlanRequest` into a validated :class:`Outline` using the backend."""
+
+    def __init__(self, backend: Backend, prompts: Prompts) -> None:
+        self.backend, self.prompts = backend, prompts
+
+    def plan(self, req: PlanRequest) -> Outline:
+        topic = check_topic(req.topic)
+        language = req.language or ("zh" if is_cjk(topic) else "en")
+        top_n, sub_n = shape(req.words, req.sections, req.depth)
+        self.system = self.prompts.render("system", style=req.style, audience=req.audience, language=language)
+        tops = self.titles([(None, top_n)], topic, req)[0]
+        subs = self.titles([(t, sub_n) for t in tops], topic, req) if sub_n > 1 else [[] for _ in tops]
+        title, briefs = self.briefs(topic, tops, subs, req)
+        sections = self.assemble(tops, subs, briefs, req.words)
+        return rebalance(Outline(title=title, topic=topic, audience=req.audience, style=req.style,
+                                 language=language, words=req.words, sections=sections))
+
+    def _ask(self, user: str, max_tokens: int, seed: int, prefill: str = "") -> ChatRequest:
+        return ChatRequest(messages=[Message(role="system", content=self.system), Message(role="user", content=user)],
+                           prefill=prefill, sampling=Sampling(max_new_tokens=max_tokens, temperature=0.7,
+                                                              repetition_penalty=1.2, seed=seed))
+
+    def titles(self, asks: list[tuple[str | None, int]], topic: str, req: PlanRequest) -> list[list[str]]:
+        """For each (parent title or None, n): n distinct titles. The list format is enforced by
+        the prefill: each round the model writes just the next numbered line of every list still
+        short, all lists in one batch; a duplicate or unusable line is re-sampled (bounded)."""
+        found: list[list[str]] = [[] for _ in asks]
+        misses = [0] * len(asks)
+        for rnd in range(max(n for _, n in asks) * req.max_attempts):
+            todo = [i for i, (_, n) in enumerate(asks) if len(found[i]) < n and misses[i] < n * req.max_attempts]
+            if not todo:
+                break
+            batch = [self._title_request(asks[i], found[i], topic, req, seed=req.seed + rnd) for i in todo]
+            for i, done in zip(todo, self.backend.generate(batch)):
+                title = clean_title(done.text)
+                if title and not _duplicate(title, found[i] + [asks[i][0] or "", topic]):
+                    found[i].append(title)
+                else:
+                    misses[i] += 1
+        for (parent, n), got in zip(asks, found):
+            if len(got) < n:
+                where = f"chapter '{parent}'" if parent else "the document"
+                raise PlanningError(f"the model gave {len(got)} distinct titles for {where} (needed {n}); "
+                                    "try a smaller --sections or a larger --model")
+        return found
+
+    def _title_request(self, ask: tuple[str | None, int], have: list[str], topic: str, req: PlanRequest,
+                       seed: int) -> ChatRequest:
+        parent, n = ask
+        user = self.prompts.render("plan_titles", topic=topic, words=req.words, parent=parent or "", n=n)
+        listed = "".join(f"{k}. {t}\n" for k, t in enumerate(have, 1))
+        request = self._ask(user, 24, seed, prefill=f"{listed}{len(have) + 1}.")
+        request.sampling = request.sampling.model_copy(update={"stop": ("\n",), "temperature": 0.8})
+        return request
+
+    def briefs(self, topic: str, tops: list[str], subs: list[list[str]], req: PlanRequest):
+        """The document title and a one-sentence brief per section, in one batch."""
+        pairs = [(t, None) for t in tops] + [(s, t) for t, ss in zip(tops, subs) for s in ss]
+        batch = [self._ask(self.prompts.render("doc_title", topic=topic), 24, req.seed)]
+        batch += [self._ask(self.prompts.render("brief", topic=topic, title=t, parent=p or ""), 60, req.seed)
+                  for t, p in pairs]
+        out = self.backend.generate(batch)
+        title = _first_line(out[0].text).strip("\"'“”*# ") or topic
+        return title, {pair: _first_sentence(c.text) or pair[0] for pair, c in zip(pairs, out[1:])}
+
+    def assemble(self, tops: list[str], subs: list[list[str]], briefs: dict, words: int) -> list[Section]:
+        """Sections with unique slug ids and budgets split evenly (rebalanced afterwards)."""
+        used: set[str] = set()
+
+        def make_id(title: str, fallback: str) -> str:
+            base = slugify(title, fallback)[:32].strip("-") or fallback
+            sid, k = base, 2
+            while sid in used:
+                sid, k = f"{base}-{k}", k + 1
+            used.add(sid)
+            return sid
+
+        sections = []
+        for i, (top, children) in enumerate(zip(tops, subs), 1):
+            kids = [Section(id=make_id(s, f"s{i}-{j}"), title=s, brief=briefs[(s, top)], words=1)
+                    for j, s in enumerate(children, 1)]
+            sections.append(Section(id=make_id(top, f"s{i}"), title=top, brief=briefs[(top, None)],
+                                    words=1, children=kids))
+        for node, share in zip(sections, distribute(words, [1] * len(sections))):
+            node.words = share
+        return sections
+
+
+def _first_line(text: str) -> str:
+    return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+
+
+def _first_sentence(text: str) -> str:
+    line = _first_line(text)
+    m = re.match(r"(.+?[.!?。！？])(\s|$)", line)
+    return (m.group(1) if m else line)[:300].strip()

@@ -1,0 +1,195 @@
+"""The section writer. Each section is a small coroutine: it yields chat requests (draft,
+continuations, rewrites, summary) and receives completions, so the scheduler can batch the
+requests of every section in flight into one generate call."""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Generator
+
+from pydantic import BaseModel, Field
+
+from .backends.base import ChatRequest, Completion, Message, Sampling
+from .checker import Checker, Scores
+from .graph import previous_in_chain
+from .context import ContextBuilder, SectionContext, head_tokens, tail_tokens
+from .length import count_words, drop_unfinished_tail, trim_to_words
+from .outline import Outline
+from .prompts import Prompts
+
+Task = Generator[ChatRequest, Completion, "SectionResult"]
+
+# Calibration text for the tokens-per-word ratio of the model in use (per language).
+_SAMPLES = {
+    "en": ("Coffee reached Europe in the seventeenth century, when merchants from Venice brought beans "
+           "from the Ottoman ports. Within decades, coffeehouses had become places where people read "
+           "newspapers, argued about politics and signed contracts, and the drink shaped daily life."),
+    "zh": ("咖啡在十七世纪传入欧洲，威尼斯商人从奥斯曼帝国的港口带回了咖啡豆。几十年内，咖啡馆成为人们"
+           "读报、讨论政治和签订合同的场所，这种饮品深刻地改变了日常生活。"),
+}
+
+
+class WriterSettings(BaseModel):
+    """How sections are written. Defaults suit small local models."""
+
+    temperature: float = 0.7
+    top_p: float = 0.9
+    repetition_penalty: float = 1.15
+    seed: int = 0
+    length_tolerance: float = Field(0.15, description="accepted shortfall/overshoot as a share of the budget")
+    max_continuations: int = 3
+    max_request_tokens: int = Field(1024, description="longest single generation; continuations do the rest")
+    max_attempts: int = Field(3, description="drafts per section when the checker is on (1 = no rewrites)")
+    check: bool = True
+    judge: bool = False
+    summary_words: int = 60
+    fixed_tokens: int | None = Field(None, description="benchmarks: exactly this many new tokens per request")
+
+
+class SectionResult(BaseModel):
+    """A finished section, as stored in the run directory and its report."""
+
+    id: str
+    text: str
+    summary: str = ""
+    words: int
+    budget: int
+    attempts: int = 1
+    continuations: int = 0
+    scores: Scores | None = None
+    attempt_scores: list[Scores] = Field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    node_hash: str = ""
+
+
+class _Draft(BaseModel):
+    text: str
+    continuations: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def clean_section_text(text: str, title: str) -> str:
+    """Remove what the model adds around prose: headings, a repeated title, stray markers."""
+    lines = [ln for ln in text.strip().splitlines() if not re.match(r"^\s*#{1,6}\s", ln)]
+    text = "\n".join(lines).strip()
+    if text.lower().startswith(title.lower()):
+        text = text[len(title):].lstrip(" :.-\n")
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+class SectionWriter:
+    """Writes the leaves of one outline. ``texts`` and ``summaries`` hold finished sections
+    (filled by the pipeline as sections finish); the checker compares against ``texts``."""
+
+    def __init__(self, outline: Outline, contexts: ContextBuilder, prompts: Prompts, count_tokens,
+                 settings: WriterSettings, checker: Checker | None = None) -> None:
+        self.outline, self.contexts, self.prompts = outline, contexts, prompts
+        self.count_tokens, self.settings, self.checker = count_tokens, settings, checker
+        self.texts: dict[str, str] = {}
+        self.summaries: dict[str, str] = {}
+        sample = _SAMPLES["zh" if outline.language.startswith("zh") else "en"]
+        self.tokens_per_word = max(0.5, count_tokens(sample) / count_words(sample))
+        self.system = prompts.render("system", **outline.model_dump(exclude={"sections"}))
+
+    # ------------------------------------------------------------------ requests
+
+    def _messages(self, user: str) -> list[Message]:
+        return [Message(role="system", content=self.system), Message(role="user", content=user)]
+
+    def _sampling(self, words: int, attempt: int, minimum: bool = True) -> Sampling:
+        s = self.settings
+        if s.fixed_tokens:
+            n = lo = s.fixed_tokens
+        else:
+            n = min(s.max_request_tokens, math.ceil(words * self.tokens_per_word * (1 + s.length_tolerance)) + 8)
+            lo = min(n, int(words * self.tokens_per_word * (1 - s.length_tolerance))) if minimum else 0
+        return Sampling(max_new_tokens=n, min_new_tokens=lo, temperature=s.temperature, top_p=s.top_p,
+                        repetition_penalty=s.repetition_penalty + 0.1 * attempt, seed=s.seed + 1000 * attempt)
+
+    def section_prompt(self, ctx: SectionContext, feedback: list[str]) -> str:
+        return self.prompts.render("section", **self.outline.model_dump(exclude={"sections", "words"}),
+                                   **ctx.model_dump(exclude={"id"}), feedback=feedback)
+
+    # ------------------------------------------------------------------ the coroutine
+
+    def task(self, section_id: str) -> Task:
+        """Write, check, rewrite (when needed) and summarise one section."""
+        started = time.perf_counter()
+        node = self.outline.find(section_id)
+        ctx = self.contexts.build(section_id, self.texts, self.summaries)
+        attempts: list[tuple[_Draft, Scores | None]] = []
+        feedback: list[str] = []
+        for attempt in range(self.settings.max_attempts if self.checker else 1):
+            draft = yield from self._draft(ctx, feedback, attempt)
+            scores = (yield from self._score(draft.text, ctx)) if self.checker else None
+            attempts.append((draft, scores))
+            if scores is None or scores.passed:
+                break
+            feedback = scores.problems
+        best, scores = max(attempts, key=lambda a: a[1].quality() if a[1] else 0.0)
+        summary = yield from self._summary(section_id, best.text, ctx)
+        return SectionResult(
+            id=section_id, text=best.text, summary=summary, words=count_words(best.text), budget=node.words,
+            attempts=len(attempts), continuations=best.continuations, scores=scores,
+            attempt_scores=[s for _, s in attempts if s is not None],
+            prompt_tokens=sum(d.prompt_tokens for d, _ in attempts), completion_tokens=sum(d.completion_tokens for d, _ in attempts),
+            seconds=time.perf_counter() - started, node_hash=node.content_hash(),
+        )
+
+    def _draft(self, ctx: SectionContext, feedback: list[str], attempt: int):
+        """Draft, continue while short of the budget, trim when long."""
+        user = self.section_prompt(ctx, feedback)
+        done = yield ChatRequest(messages=self._messages(user), sampling=self._sampling(ctx.words, attempt))
+        draft = _Draft(text=clean_section_text(done.text, ctx.section_title),
+                       prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
+        low, high = ctx.words * (1 - self.settings.length_tolerance), ctx.words * (1 + self.settings.length_tolerance)
+        while (count_words(draft.text) < low and draft.continuations < self.settings.max_continuations
+               and not self.settings.fixed_tokens):
+            tail = tail_tokens(draft.text, 200, self.count_tokens)
+            missing = ctx.words - count_words(draft.text)
+            more = yield ChatRequest(messages=self._messages(user), prefill=tail + " ",
+                                     sampling=self._sampling(missing, attempt))
+            if count_words(more.text) == 0:
+                break
+            draft.text = (draft.text + " " + clean_section_text(more.text, ctx.section_title)).strip()
+            draft.continuations += 1
+            draft.prompt_tokens += more.prompt_tokens
+            draft.completion_tokens += more.completion_tokens
+        if not self.settings.fixed_tokens:
+            draft.text = trim_to_words(drop_unfinished_tail(draft.text), int(high))
+        return draft
+
+    def _score(self, text: str, ctx: SectionContext):
+        """Checker scores, plus the optional yes/no judgement from the model itself."""
+        accepted = list(self.texts.values())
+        scores = self.checker.score(text, topic=self.outline.topic, title=ctx.section_title, brief=ctx.brief,
+                                    budget=ctx.words, accepted=accepted)
+        if self.settings.judge:
+            user = self.prompts.render("judge", topic=self.outline.topic, section_title=ctx.section_title,
+                                       brief=ctx.brief, text=head_tokens(text, 600, self.count_tokens))
+            verdict = yield ChatRequest(messages=self._messages(user),
+                                        sampling=Sampling(max_new_tokens=3, temperature=0.0))
+            scores.judge = not verdict.text.strip().lower().startswith("no")
+            scores.problems = self.checker.problems(scores, topic=self.outline.topic, title=ctx.section_title)
+        return scores
+
+    def _summary(self, section_id: str, text: str, ctx: SectionContext):
+        """Rolling summary (chain so far + this section), only when a later section reads it."""
+        if not any(True for _ in self.contexts.graph.successors(section_id)):
+            return ""
+        prev = previous_in_chain(self.contexts.graph, section_id)
+        user = self.prompts.render(
+            "summary", previous=head_tokens(self.summaries.get(prev, ""), 160, self.count_tokens) if prev else "",
+            section_title=ctx.section_title, text=head_tokens(text, 500, self.count_tokens),
+            words=self.settings.summary_words,
+        )
+        n = self.settings.fixed_tokens or math.ceil(self.settings.summary_words * self.tokens_per_word) + 8
+        done = yield ChatRequest(messages=self._messages(user), sampling=Sampling(
+            max_new_tokens=n, min_new_tokens=n if self.settings.fixed_tokens else 0,
+            temperature=0.3, seed=self.settings.seed))
+        return drop_unfinished_tail(done.text.strip())
