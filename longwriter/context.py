@@ -15,7 +15,7 @@ from .outline import Outline
 
 Counter = Callable[[str], int]
 
-OUTLINE_WINDOW = 7  # outline lines shown on each side of the current section
+OUTLINE_WINDOW = 4  # outline lines shown on each side of the current section
 
 
 class SectionContext(BaseModel):

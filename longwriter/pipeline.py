@@ -114,6 +114,7 @@ def expand(outline: Outline | str | Path, out: str | Path, *, backend: Backend |
         finished = run.finished(outline)
         finished = {k: v for k, v in finished.items() if k not in _stale(graph, finished)}
         backend = backend or load_backend(model)
+        backend.reset()
         if settings.check and checker is None:
             progress.stage("loading the checker's embedding model")
             checker = make_checker()

@@ -92,9 +92,10 @@ def _key(title: str) -> str:
 
 
 def _duplicate(title: str, others: list[str]) -> bool:
-    """Same as (or contained in) another title, the parent or the topic, ignoring case."""
+    """Same as, or contained in, another title, the parent or the topic, ignoring case (a title
+    that only repeats the topic says nothing; one that narrows it, "Coffee in Yemen", is fine)."""
     k = _key(title)
-    return any(k and o and (k == _key(o) or k in _key(o) or _key(o) in k) for o in others if _key(o))
+    return any(k in _key(o) for o in others if _key(o))
 
 
 class Planner:

@@ -76,6 +76,10 @@ class Backend(ABC):
         """Ask a running :meth:`generate` to stop early (from a signal handler or thread)."""
         self._cancel.set()
 
+    def reset(self) -> None:
+        """Clear a previous :meth:`cancel` (a reused backend starts a new run)."""
+        self._cancel.clear()
+
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()

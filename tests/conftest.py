@@ -1,0 +1,80 @@
+"""Shared fixtures: a scripted backend for logic tests, and the real embedded model and
+embedding checker, each loaded once per test session."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from longwriter.backends.fake import ScriptedBackend
+from longwriter.outline import parse_outline
+
+TOPIC = "The history of coffee"
+
+
+_VOCAB = ("coffee beans roasted Ethiopia Yemen merchants Venice ports trade coffeehouses Ottoman brewing "
+          "arabica robusta farmers plantations Brazil Java harvest cherries growers espresso cafes London "
+          "Vienna sailors caravans Mocha markets pilgrims monks drink caffeine grinders kettles cups "
+          "traders ships spices sugar milk prices taxes guilds newspapers debates writers scholars").split()
+
+
+def prose(words: int, seed: str = "coffee") -> str:
+    """Seeded, varied sentences about coffee: relevant to the test topic, without loops, and
+    different for different seeds (so the checker sees neither repetition nor copying)."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    while sum(len(s.split()) for s in out) < words:
+        body = " ".join(rng.choice(_VOCAB) for _ in range(9))
+        out.append(body[0].upper() + body[1:] + ".")
+    return " ".join(out)
+
+
+def smart_responder(request) -> str:
+    """Answers like a cooperative model: titles for list prefills, briefs, sections of the
+    asked length (from the prompt's 'Write about N words'), short summaries."""
+    user = request.messages[-1].content
+    if request.prefill.rstrip().endswith(".") and re.search(r"(\d+)\.$", request.prefill.strip()):
+        k = int(re.search(r"(\d+)\.$", request.prefill.strip()).group(1))
+        parent = re.search(r'has a chapter titled "([^"]+)"', user)
+        return f" {parent.group(1)} detail {k}" if parent else f" Part {k} of the story"
+    if "say what this section should explain" in user:
+        return "It explains one part of the story of coffee."
+    if "short, specific title" in user:
+        return "A Short History of Coffee"
+    if "summarize" in user.lower():
+        return "Coffee spread from Ethiopia to the world."
+    m = re.search(r"Write about (\d+) words", user)
+    if m:
+        return prose(int(m.group(1)))
+    return "yes"
+
+
+@pytest.fixture
+def fake():
+    return ScriptedBackend(smart_responder, batch_size=8)
+
+
+def make_outline(chapters: int = 2, per: int = 2, words: int = 800, **extra):
+    sections = [
+        {"id": f"c{i}", "title": f"Chapter {i}", "brief": f"coffee chapter {i}", "words": 1,
+         "children": [{"id": f"c{i}s{j}", "title": f"Coffee part {i}.{j}", "brief": f"coffee in era {i}.{j}",
+                       "words": 1} for j in range(1, per + 1)] if per > 1 else []}
+        for i in range(1, chapters + 1)
+    ]
+    return parse_outline({"title": "Coffee", "topic": TOPIC, "words": words, "sections": sections, **extra})
+
+
+@pytest.fixture(scope="session")
+def checker():
+    from longwriter.pipeline import make_checker
+
+    return make_checker()
+
+
+@pytest.fixture(scope="session")
+def real_backend():
+    from longwriter.backends import load_backend
+
+    return load_backend(None)

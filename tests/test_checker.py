@@ -1,0 +1,73 @@
+"""The checker on real embeddings (all-MiniLM-L6-v2), and rewrites driven by it."""
+
+from longwriter.backends.embeddings import CharNgramEmbedder
+from longwriter.backends.fake import ScriptedBackend
+from longwriter.checker import duplicate_sentences, repetition, shared_ngrams
+from longwriter.pipeline import expand
+from longwriter.writer import WriterSettings
+
+from .conftest import TOPIC, make_outline, prose, smart_responder
+
+OFF_TOPIC = ("The offside rule in football says a player is offside when nearer to the goal line than the ball "
+             "and the second-last defender. Referees and their assistants judge it in every match, and video "
+             "review now checks close calls. Strikers time their runs to beat the defensive line. Goalkeepers "
+             "organise the wall at free kicks, and coaches drill pressing patterns in training all week.")
+
+
+def test_repetition_measures():
+    looping = "The bean is roasted. " * 20
+    assert repetition(looping) > 0.8
+    assert duplicate_sentences(looping) > 0.9
+    assert repetition(prose(200)) < 0.2
+    assert shared_ngrams("a b c d e f", ["x a b c d e f y"]) == 1.0
+    assert shared_ngrams("a b c d e f", []) == 0.0
+
+
+def test_off_topic_and_duplicate_sections_are_caught(checker):
+    good = prose(150)
+    on = checker.score(good, topic=TOPIC, title="Coffee ports", brief="how coffee trade grew in ports",
+                       budget=150, accepted=[])
+    assert on.passed, on.problems
+    off = checker.score(OFF_TOPIC, topic=TOPIC, title="Coffee ports", brief="how coffee trade grew in ports",
+                        budget=150, accepted=[])
+    assert any("drifted" in p for p in off.problems)
+    dup = checker.score(good, topic=TOPIC, title="Coffee ports", brief="how coffee trade grew in ports",
+                        budget=150, accepted=[good])
+    assert any("earlier sections" in p for p in dup.problems)
+    loop = checker.score("Coffee is a drink. " * 40, topic=TOPIC, title="Coffee", brief="coffee", budget=160,
+                         accepted=[])
+    assert any("its own sentences" in p for p in loop.problems)
+
+
+def test_planted_bad_sections_are_rewritten(checker, tmp_path):
+    """The first draft of section 1.2 is off-topic and of 2.1 a copy of 1.1: both get rewritten."""
+    seen: dict[str, int] = {}
+
+    def planted(request):
+        user = request.messages[-1].content
+        for sid, bad in (("1.2", OFF_TOPIC), ("2.1", prose(200))):
+            if f'section {sid} "' in user and not request.prefill:
+                seen[sid] = seen.get(sid, 0) + 1
+                if seen[sid] == 1:
+                    return bad
+                return prose(200, seed=f"coffee era {sid}")
+        if 'section 1.1 "' in user and not request.prefill:
+            return prose(200)
+        return smart_responder(request)
+
+    backend = ScriptedBackend(planted)
+    result = expand(make_outline(2, 2, 800), tmp_path, backend=backend, checker=checker, policy="independent",
+                    settings=WriterSettings(max_attempts=3))
+    by_id = {s.id: s for s in result.report.sections}
+    assert by_id["c1s2"].attempts >= 2 and "offside" not in by_id["c1s2"].text
+    assert by_id["c2s1"].attempts >= 2 and by_id["c2s1"].text != by_id["c1s1"].text
+    assert by_id["c1s2"].attempt_scores[0].problems
+    rewrite = [r for r in backend.requests if "An earlier draft of this section was rejected" in r.messages[-1].content]
+    assert rewrite and rewrite[0].sampling.repetition_penalty > 1.15
+
+
+def test_chinese_falls_back_to_character_ngrams(checker):
+    zh = "咖啡起源于埃塞俄比亚，后来传到也门和阿拉伯半岛。商人把咖啡豆带到世界各地的港口。" * 3
+    assert isinstance(checker.embedder_for(zh), CharNgramEmbedder)
+    s = checker.score(zh, topic="咖啡的历史", title="咖啡的起源", brief="咖啡如何起源", budget=len(zh), accepted=[zh])
+    assert s.redundancy > 0.9

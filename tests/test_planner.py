@@ -1,0 +1,76 @@
+import pytest
+
+from longwriter.backends.fake import ScriptedBackend
+from longwriter.errors import InputError, PlanningError
+from longwriter.planner import PlanRequest, Planner, clean_title, parse_titles, shape
+from longwriter.prompts import Prompts
+
+from .conftest import smart_responder
+
+
+def test_shape_scales_with_length():
+    assert shape(300, None, None) == (2, 1)
+    assert shape(1200, None, None) == (5, 1)
+    top, sub = shape(20000, None, None)
+    assert top * sub >= 60 and sub > 1
+    assert shape(3000, 8, 2) == (8, 2)
+
+
+def test_clean_title_strips_descriptions_and_markdown():
+    assert clean_title(" **The Origins of Coffee** - how it began in Ethiopia") == "The Origins of Coffee"
+    assert clean_title(' "Coffee in Europe": the spread') == "Coffee in Europe"
+    assert clean_title("") == ""
+    long = clean_title("This is a very long sentence that goes on and on about the beans of the")
+    assert len(long.split()) <= 10 and not long.endswith(" the")
+
+
+def test_parse_titles_tolerates_numbering_styles():
+    text = "1. First\n2) Second\n- Third\n* **Fourth**\nnot an item"
+    assert parse_titles(text) == ["First", "Second", "Third", "Fourth"]
+
+
+def test_planner_builds_a_valid_two_level_outline(fake):
+    outline = Planner(fake, Prompts()).plan(PlanRequest(topic="The history of coffee", words=3000))
+    assert len(outline.sections) >= 3
+    assert all(s.children for s in outline.sections)
+    assert sum(s.words for s in outline.leaves()) == 3000
+    assert len({s.id for _, s in outline.walk()}) == len(list(outline.walk()))
+    assert outline.title == "A Short History of Coffee"
+    assert all(s.brief for _, s in outline.walk())
+
+
+def test_duplicates_are_resampled_with_a_bound():
+    calls = []
+
+    def stubborn(request):
+        calls.append(request)
+        return " The history of coffee"  # always the bare topic: never acceptable
+
+    with pytest.raises(PlanningError, match="distinct titles"):
+        Planner(ScriptedBackend(stubborn), Prompts()).plan(PlanRequest(topic="The history of coffee", words=1200))
+    assert 0 < len(calls) <= 5 * 4 * 5
+
+
+def test_repeated_titles_are_skipped():
+    seq = iter([" Beans", " Beans", " Roasting", " beans!", " Cafes", " Trade", " Trade", " Science"])
+
+    def repetitive(request):
+        if request.prefill:
+            return next(seq)
+        return smart_responder(request)
+
+    outline = Planner(ScriptedBackend(repetitive, batch_size=1), Prompts()).plan(
+        PlanRequest(topic="coffee", words=1200, sections=5, depth=1))
+    assert [s.title for s in outline.sections] == ["Beans", "Roasting", "Cafes", "Trade", "Science"]
+
+
+def test_empty_and_absurd_topics_are_refused(fake):
+    with pytest.raises(InputError, match="empty"):
+        Planner(fake, Prompts()).plan(PlanRequest(topic="   ", words=1000))
+    with pytest.raises(InputError, match="characters long"):
+        Planner(fake, Prompts()).plan(PlanRequest(topic="x" * 5000, words=1000))
+
+
+def test_chinese_topic_gets_chinese_language(fake):
+    outline = Planner(fake, Prompts()).plan(PlanRequest(topic="咖啡的历史", words=1000))
+    assert outline.language == "zh"

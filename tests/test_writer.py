@@ -1,0 +1,81 @@
+"""Writer and scheduler logic on the scripted backend: batching, continuation, trimming."""
+
+import re
+
+from longwriter.backends.fake import ScriptedBackend
+from longwriter.length import count_words
+from longwriter.pipeline import expand
+from longwriter.writer import WriterSettings, clean_section_text
+
+from .conftest import make_outline, prose, smart_responder
+
+NO_CHECK = WriterSettings(check=False)
+
+
+def test_ready_sections_share_one_batch(fake, tmp_path):
+    expand(make_outline(4, 2, 800), tmp_path, backend=fake, policy="chapter", settings=NO_CHECK)
+    first = fake.batches[0]
+    assert len(first) == 4  # the first section of every chapter, together
+    assert all("Write about" in r.messages[-1].content for r in first)
+
+
+def test_serial_policy_runs_one_section_at_a_time(fake, tmp_path):
+    expand(make_outline(2, 2, 400), tmp_path, backend=fake, policy="serial", settings=NO_CHECK)
+    assert max(len(b) for b in fake.batches) == 1
+
+
+def test_batch_size_caps_each_call(fake, tmp_path):
+    expand(make_outline(6, 1, 600), tmp_path, backend=fake, policy="independent", settings=NO_CHECK,
+           batch_size=4)
+    assert max(len(b) for b in fake.batches) == 4
+
+
+def test_dependants_see_summary_and_tail(fake, tmp_path):
+    expand(make_outline(1, 2, 400), tmp_path, backend=fake, policy="chapter", settings=NO_CHECK)
+    second = [r for r in fake.requests if 'section 1.2 "Coffee part 1.2"' in r.messages[-1].content][0]
+    text = second.messages[-1].content
+    assert "Summary of the earlier sections: Coffee spread from Ethiopia" in text
+    assert "The previous section ends:" in text
+
+
+def test_short_sections_are_continued(tmp_path):
+    calls = []
+
+    def terse(request):
+        calls.append(request)
+        return prose(40) if "Write about" in request.messages[-1].content else smart_responder(request)
+
+    backend = ScriptedBackend(terse)
+    result = expand(make_outline(1, 1, 200), tmp_path, backend=backend, settings=NO_CHECK)
+    section = result.report.sections[0]
+    assert section.continuations >= 2
+    assert [r for r in calls if r.prefill]  # continuation requests carry the tail as prefill
+    assert section.words >= 200 * 0.85 - 40
+
+
+def test_long_sections_are_trimmed_at_a_sentence(tmp_path):
+    backend = ScriptedBackend(lambda r: prose(600) if "Write about" in r.messages[-1].content else smart_responder(r))
+    result = expand(make_outline(1, 1, 200), tmp_path, backend=backend, settings=NO_CHECK)
+    text = result.report.sections[0].text
+    assert count_words(text) <= 200 * 1.15
+    assert text.endswith(".")
+
+
+def test_clean_section_text_drops_headings_and_title():
+    raw = "## Coffee in Europe\nCoffee in Europe: It arrived in Venice.\n\n\n\nThen London."
+    assert clean_section_text(raw, "Coffee in Europe") == "It arrived in Venice.\n\nThen London."
+
+
+def test_fixed_tokens_sets_min_equal_max(fake, tmp_path):
+    expand(make_outline(1, 2, 300), tmp_path, backend=fake, settings=WriterSettings(check=False, fixed_tokens=32))
+    assert all(r.sampling.min_new_tokens == r.sampling.max_new_tokens == 32 for r in fake.requests)
+
+
+def test_document_headings_follow_outline(fake, tmp_path):
+    outline = make_outline(2, 2, 400)
+    result = expand(outline, tmp_path, backend=fake, settings=NO_CHECK)
+    headings = re.findall(r"^(#+) (.+)$", result.document, re.M)
+    assert headings[0] == ("#", "Coffee")
+    assert [h[1] for h in headings[1:]] == ["1 Chapter 1", "1.1 Coffee part 1.1", "1.2 Coffee part 1.2",
+                                            "2 Chapter 2", "2.1 Coffee part 2.1", "2.2 Coffee part 2.2"]
+    assert [len(h[0]) for h in headings[1:]] == [2, 3, 3, 2, 3, 3]
