@@ -15,7 +15,7 @@ from .outline import Outline
 
 Counter = Callable[[str], int]
 
-OUTLINE_WINDOW = 4  # outline lines shown on each side of the current section
+OUTLINE_WINDOW = 2  # outline rows shown on each side of the current section (neighbours matter most)
 
 
 class SectionContext(BaseModel):

@@ -8,6 +8,7 @@ import math
 import re
 import time
 from collections.abc import Generator
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -45,6 +46,8 @@ class WriterSettings(BaseModel):
     check: bool = True
     judge: bool = False
     summary_words: int = 60
+    summarize: Literal["needed", "all"] = Field("needed", description="summarise every section, or only "
+                                                 "those a later section reads")
     fixed_tokens: int | None = Field(None, description="benchmarks: exactly this many new tokens per request")
 
 
@@ -180,7 +183,7 @@ class SectionWriter:
 
     def _summary(self, section_id: str, text: str, ctx: SectionContext):
         """Rolling summary (chain so far + this section), only when a later section reads it."""
-        if not any(True for _ in self.contexts.graph.successors(section_id)):
+        if self.settings.summarize == "needed" and not any(True for _ in self.contexts.graph.successors(section_id)):
             return ""
         prev = previous_in_chain(self.contexts.graph, section_id)
         user = self.prompts.render(

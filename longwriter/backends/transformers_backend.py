@@ -6,9 +6,12 @@ torch and transformers are imported here only, so the CLI starts instantly."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlparse
 
 from ..errors import ModelError
 from .base import Backend, ChatRequest, Completion
@@ -28,12 +31,13 @@ class TransformersBackend(Backend):
         name: str | None = None,
     ) -> None:
         super().__init__()
+        source, local_only = resolve_model(model)  # fail fast, before torch is imported
         import torch
 
         self.torch = torch
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         self.name = name or model
-        self.tokenizer, self.model = _load(model, self.device, trust_remote_code, gguf_file)
+        self.tokenizer, self.model = _load(model, source, local_only, self.device, trust_remote_code, gguf_file)
         self.batch_size = batch_size or self._auto_batch_size()
         #: Seconds spent inside ``model.generate`` and tokens produced (benchmarks read these).
         self.generate_seconds = 0.0
@@ -187,24 +191,46 @@ class _RowLimits:
         return row_done
 
 
-def _load(model: str, device: str, trust_remote_code: bool, gguf_file: str | None):
-    """Load tokenizer and model, turning every 'not found' into a one-line ModelError."""
+def resolve_model(model: str) -> tuple[str, bool]:
+    """(what to pass to from_pretrained, whether to stay offline). A local directory is used as
+    is; a hub id already in the Hugging Face cache loads without the network; any other id is
+    downloaded only if the hub answers, so a machine offline gets one clear line at once
+    instead of a minute of retries."""
+    local = Path(model).expanduser()
+    if local.is_dir():
+        return str(local), True
+    if local.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise ModelError(f"model '{model}': no such directory")
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return model, True
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
+        raise ModelError(f"model '{model}' is not in the local Hugging Face cache (HF_HUB_OFFLINE is set)")
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        socket.create_connection((host, 443), timeout=3).close()
+    except OSError:
+        raise ModelError(f"model '{model}' is not a local directory or in the Hugging Face cache, "
+                         f"and {host} cannot be reached to download it") from None
+    return model, False
+
+
+def _load(model: str, source: str, local_only: bool, device: str, trust_remote_code: bool, gguf_file: str | None):
+    """Load tokenizer and model, turning every loading failure into a one-line ModelError."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    local = Path(model).expanduser()
-    if not local.exists() and (model.startswith((".", "/", "~")) or model.count("/") > 1):
-        raise ModelError(f"model '{model}': no such directory")
     dtype = torch.float32
     if device.startswith("cuda"):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    kwargs = {"trust_remote_code": trust_remote_code}
+    kwargs = {"trust_remote_code": trust_remote_code, "local_files_only": local_only}
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
     try:
-        tok = AutoTokenizer.from_pretrained(str(local) if local.exists() else model, **kwargs)
-        lm = AutoModelForCausalLM.from_pretrained(str(local) if local.exists() else model, dtype=dtype, **kwargs)
-    except (OSError, ValueError) as err:
+        tok = AutoTokenizer.from_pretrained(source, **kwargs)
+        lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+    except (OSError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"model '{model}' could not be loaded: {first[:300]}") from None
     tok.padding_side = "left"  # decoder-only batching pads on the left

@@ -1,0 +1,5 @@
+"""``python -m longwriter`` runs the CLI."""
+
+from .cli import main
+
+main()

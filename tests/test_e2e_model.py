@@ -1,0 +1,100 @@
+"""End to end on the real embedded model (SmolLM2-135M-Instruct), through the CLI. The model
+is loaded once per session (load_backend is memoised) and shared by these tests."""
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from longwriter.cli import main
+from longwriter.outline import load_outline
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_model(real_backend):
+    """Load (and on a fresh machine convert) the embedded model before the timed tests."""
+    return real_backend
+
+
+def invoke(args):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def headings(document: str) -> list[str]:
+    return [m.group(2) for m in re.finditer(r"^(#{2,6}) [\d.]+ (.+)$", document, re.M)]
+
+
+def test_draft_the_history_of_coffee(tmp_path):
+    out = tmp_path / "coffee"
+    invoke(["draft", "--topic", "The history of coffee", "--words", "1200", "--out", str(out)])
+    outline = load_outline(out / "outline.yaml")
+    document = (out / "document.md").read_text()
+    assert len(outline.leaves()) >= 5
+    assert headings(document) == [s.title for _, s in outline.walk()]
+    report = json.loads((out / "report.json").read_text())
+    assert report["length_score"] >= 75
+    assert all(len(s["text"].split()) > 50 for s in report["sections"])
+    assert len(list((out / "sections").glob("*.md"))) == len(outline.leaves())
+    check = invoke(["check", str(out)])
+    assert f"{len(outline.leaves())} sections scored" in check.output
+
+
+def test_plan_edit_expand(tmp_path):
+    path = tmp_path / "outline.yaml"
+    invoke(["plan", "--topic", "Why bees matter to farming", "--words", "450", "-o", str(path)])
+    data = yaml.safe_load(path.read_text())
+    assert len(data["sections"]) >= 2
+    data["sections"][0]["title"] = "Pollination basics"
+    data["sections"][0]["brief"] = "How bees carry pollen between flowers of crops."
+    data["sections"][-1]["words"] = data["sections"][-1]["words"] * 2  # a budget edit is rebalanced
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    invoke(["expand", str(path), "--out", str(tmp_path / "bees"), "--no-check"])
+    document = (tmp_path / "bees" / "document.md").read_text()
+    assert "Pollination basics" in headings(document)
+    used = load_outline(tmp_path / "bees" / "outline.yaml")
+    assert sum(s.words for s in used.leaves()) == 450
+    assert used.sections[-1].words > used.sections[0].words
+
+
+def test_chinese_short_run(tmp_path):
+    invoke(["draft", "--topic", "写一篇关于茶文化的短文，约400字", "--out", str(tmp_path / "tea"), "--no-check"])
+    report = json.loads((tmp_path / "tea" / "report.json").read_text())
+    assert report["required_words"] == 400
+    text = "".join(s["text"] for s in report["sections"])
+    assert len(re.findall(r"[\u4e00-\u9fff]", text)) > 100
+
+
+def test_sigkill_then_resume(tmp_path):
+    """Kill a real draft after some sections are written; the re-run finishes the rest, leaves
+    the finished sections untouched, and the document is whole."""
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "longwriter", "draft", "--topic", "The history of tea", "--words", "900",
+            "--sections", "4", "--depth", "1", "--context", "serial", "--no-check", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 400
+    while time.time() < deadline and len(list((out / "sections").glob("*.md"))) < 2:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "sections").glob("*.md")}
+    assert 2 <= len(finished) < 4
+    rerun = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "sections").glob("*.md")}
+    assert len(after) == 4
+    assert {k: after[k] for k in finished} == finished  # not regenerated: same bytes, same mtime
+    report = json.loads((out / "report.json").read_text())
+    assert report["resumed_sections"] == len(finished)
+    document = (out / "document.md").read_text()
+    assert len(headings(document)) == 4
+    assert all(s["text"].strip() for s in report["sections"])
