@@ -8,14 +8,18 @@ import re
 from collections import Counter as Tally
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.embeddings import Embedder
+from .errors import InputError
 from .length import count_words, is_cjk, split_sentences
 
 
 class Thresholds(BaseModel):
-    """Pass/fail limits. Defaults were calibrated on the embedded model's drafts (README)."""
+    """Pass/fail limits. Defaults were calibrated on the embedded model's drafts (README);
+    override any of them from a YAML file with ``--thresholds``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     min_topic_relevance: float = Field(0.30, description="cosine(section, topic) at least")
     min_brief_relevance: float = Field(0.30, description="cosine(section, title+brief) at least")
@@ -23,6 +27,23 @@ class Thresholds(BaseModel):
     max_shared_ngrams: float = Field(0.20, description="share of 4-grams found in an accepted section")
     max_repetition: float = Field(0.20, description="share of repeated 4-grams inside the section")
     min_length_ratio: float = Field(0.60, description="words / budget at least")
+
+
+def load_thresholds(path: str) -> Thresholds:
+    """Thresholds from a YAML mapping of field: value; bad files get a one-line InputError."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(open(path, encoding="utf-8")) or {}
+        return Thresholds.model_validate(data)
+    except OSError as err:
+        raise InputError(f"thresholds file '{path}': cannot read ({err.strerror})") from None
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise InputError(f"thresholds file '{path}': not valid UTF-8 YAML") from None
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(map(str, first["loc"])) or "file"
+        raise InputError(f"thresholds file '{path}', field '{field}': {first['msg']}") from None
 
 
 class Scores(BaseModel):

@@ -85,7 +85,24 @@ def write_options(f):
     f = click.option("--judge", is_flag=True, help="Also ask the model a yes/no relevance question.")(f)
     f = click.option("--attempts", type=click.IntRange(1, 10), default=3, show_default=True,
                      help="Drafts per section when the checker rejects one.")(f)
+    f = thresholds_option(f)
     return f
+
+
+def thresholds_option(f):
+    return click.option("--thresholds", "thresholds_file", type=click.Path(dir_okay=False), default=None,
+                        help="YAML file overriding checker thresholds (see README).")(f)
+
+
+def _checker(o: dict):
+    """The checker with the user's thresholds (None when --no-check: nothing to load)."""
+    if o.get("no_check"):
+        return None
+    from .checker import load_thresholds
+    from .pipeline import make_checker
+
+    thresholds = load_thresholds(o["thresholds_file"]) if o.get("thresholds_file") else None
+    return make_checker(thresholds)
 
 
 def _plan_kwargs(o: dict) -> dict:
@@ -173,9 +190,10 @@ def expand(outline_file: str, out: str, **o) -> None:
         outline = load_outline(outline_file)  # refuse bad input before the model loads
         Prompts(o["prompts_dir"])
         RunDir(out)
+        checker = _checker(o)
         _write_document(lambda ref, progress: expand_outline(
             outline, out, backend=_backend(o, ref), settings=_settings(o), policy=o["policy"],
-            batch_size=o["batch_size"], prompts_dir=o["prompts_dir"], progress=progress))
+            batch_size=o["batch_size"], prompts_dir=o["prompts_dir"], checker=checker, progress=progress))
 
     _run(go)
 
@@ -199,10 +217,11 @@ def draft(out: str | None, **o) -> None:
         target = out or slugify(topic, "document")
         Prompts(o["prompts_dir"])
         RunDir(target)
+        checker = _checker(o)
         _write_document(lambda ref, progress: draft_document(
             topic, target, words=o["words"], backend=_backend(o, ref), prompts_dir=o["prompts_dir"],
             plan_options=_plan_kwargs(o), settings=_settings(o), policy=o["policy"], batch_size=o["batch_size"],
-            progress=progress))
+            checker=checker, progress=progress))
 
     _run(go)
 
@@ -221,7 +240,8 @@ def _write_document(run) -> None:
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--worst", type=int, default=10, show_default=True, help="How many sections to list.")
-def check(run_dir: str, worst: int) -> None:
+@thresholds_option
+def check(run_dir: str, worst: int, thresholds_file: str | None) -> None:
     """Re-score a finished draft and list its worst sections."""
 
     def go():
@@ -231,7 +251,7 @@ def check(run_dir: str, worst: int) -> None:
 
         if not (Path(run_dir) / "outline.yaml").is_file():
             raise OutputError(f"'{run_dir}' is not a longwriter run directory (no outline.yaml)")
-        rows = rescore(run_dir)
+        rows = rescore(run_dir, checker=_checker({"thresholds_file": thresholds_file}))
         scores_table(rows, worst)
         failing = sum(1 for _, _, s in rows if not s.passed)
         click.echo(f"{len(rows)} sections scored, {failing} failing")

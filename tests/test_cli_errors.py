@@ -112,3 +112,14 @@ def test_help_is_instant_and_lists_commands():
                           capture_output=True, text=True)
     assert "draft" in proc.stdout and "expand" in proc.stdout
     assert proc.stdout.strip().endswith("False False")
+
+
+def test_bad_thresholds_file(tmp_path):
+    outline = tmp_path / "o.yaml"
+    outline.write_text(GOOD)
+    bad = tmp_path / "t.yaml"
+    bad.write_text("min_topic_relevance: 0.3\nmax_fun: 1\n")
+    assert_one_line_error(*run(["expand", str(outline), "--out", str(tmp_path / "o"), "--thresholds", str(bad)]),
+                          5, "field 'max_fun': Extra inputs are not permitted")
+    assert_one_line_error(*run(["check", str(tmp_path), "--thresholds", str(tmp_path / "none.yaml")]), 6,
+                          "not a longwriter run directory")

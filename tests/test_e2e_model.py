@@ -74,23 +74,42 @@ def test_chinese_short_run(tmp_path):
     assert len(re.findall(r"[\u4e00-\u9fff]", text)) > 100
 
 
-def test_sigkill_then_resume(tmp_path):
-    """Kill a real draft after some sections are written; the re-run finishes the rest, leaves
-    the finished sections untouched, and the document is whole."""
+def _sections(out):
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "sections").glob("*.md")}
+
+
+def _wait_for_sections(out, n, proc, limit=400):
+    deadline = time.time() + limit
+    while time.time() < deadline and len(_sections(out)) < n and proc.poll() is None:
+        time.sleep(0.5)
+
+
+def test_ctrl_c_then_sigkill_then_resume(tmp_path):
+    """A real draft is stopped with Ctrl-C (clean exit 130), resumed and SIGKILLed, then resumed
+    to the end: finished sections are never regenerated and the document is whole."""
     out = tmp_path / "killed"
     args = [sys.executable, "-m", "longwriter", "draft", "--topic", "The history of tea", "--words", "900",
             "--sections", "4", "--depth", "1", "--context", "serial", "--no-check", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _wait_for_sections(out, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    stderr = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, stderr
+    assert "stopped by the user" in stderr and "Traceback" not in stderr
+    first = _sections(out)
+    assert 1 <= len(first) < 4 and (out / "document.md").exists()
+
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 400
-    while time.time() < deadline and len(list((out / "sections").glob("*.md"))) < 2:
-        time.sleep(0.5)
+    _wait_for_sections(out, len(first) + 1, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    finished = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "sections").glob("*.md")}
-    assert 2 <= len(finished) < 4
+    finished = _sections(out)
+    assert len(finished) > len(first) or len(finished) == 4
+    assert {k: finished[k] for k in first} == first
+
     rerun = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
-    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "sections").glob("*.md")}
+    after = _sections(out)
     assert len(after) == 4
     assert {k: after[k] for k in finished} == finished  # not regenerated: same bytes, same mtime
     report = json.loads((out / "report.json").read_text())

@@ -1,0 +1,54 @@
+"""Transformers-backend logic that needs no model weights: OOM halving and per-row limits."""
+
+import pytest
+import torch
+
+from longwriter.backends.base import ChatRequest, Completion, Message, Sampling
+from longwriter.backends.transformers_backend import TransformersBackend, _RowLimits
+from longwriter.errors import ModelError
+
+
+def bare_backend(monkeypatch, fail_above: int):
+    """A TransformersBackend without weights whose chunks 'run out of memory' above a size."""
+    backend = object.__new__(TransformersBackend)
+    TransformersBackend.__bases__[0].__init__(backend)
+    backend.torch, backend.batch_size, backend.sizes = torch, 8, []
+
+    def chunk(requests, prompts):
+        backend.sizes.append(len(requests))
+        if len(requests) > fail_above:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return [Completion(text=p, prompt_tokens=1, completion_tokens=1, finish_reason="stop") for p in prompts]
+
+    backend._generate_chunk = chunk
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    return backend
+
+
+def test_out_of_memory_halves_the_batch_and_keeps_order(monkeypatch):
+    backend = bare_backend(monkeypatch, fail_above=2)
+    reqs = [ChatRequest(messages=[Message(role="user", content=str(i))]) for i in range(8)]
+    out = backend._generate_halving(reqs, [str(i) for i in range(8)])
+    assert [c.text for c in out] == [str(i) for i in range(8)]
+    assert backend.sizes[:3] == [8, 4, 2]
+    assert backend.batch_size <= 2  # later calls start at the size that fitted
+
+
+def test_out_of_memory_at_batch_one_is_a_clear_error(monkeypatch):
+    backend = bare_backend(monkeypatch, fail_above=0)
+    with pytest.raises(ModelError, match="out of GPU memory even at batch size 1"):
+        backend._generate_halving([ChatRequest(messages=[Message(role="user", content="x")])], ["x"])
+
+
+def test_row_limits_mask_eos_until_min_and_stop_each_row_at_its_max():
+    import threading
+
+    reqs = [ChatRequest(messages=[], sampling=Sampling(min_new_tokens=3, max_new_tokens=5)),
+            ChatRequest(messages=[], sampling=Sampling(min_new_tokens=0, max_new_tokens=2))]
+    limits = _RowLimits(torch, reqs, prompt_len=4, eos_ids={0}, cancel=threading.Event())
+    ids = torch.zeros((2, 6), dtype=torch.long)  # 2 new tokens so far
+    scores = limits.processor()(ids, torch.zeros((2, 10)))
+    assert scores[0, 0] == -float("inf") and scores[1, 0] == 0  # row 0 may not end yet
+    assert limits.criteria()(ids, scores).tolist() == [False, True]  # row 1 reached its max
+    limits.cancel.set()
+    assert limits.criteria()(ids, scores).tolist() == [True, True]
