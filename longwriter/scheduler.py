@@ -4,6 +4,7 @@ finished section unlocks its dependants for the very next batch."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -39,8 +40,6 @@ class Scheduler:
 
     def run(self) -> None:
         """Run until every section is done (raises :class:`Interrupted` when asked to stop)."""
-        import time
-
         started, active = set(self.done), {}
         while True:
             for node in ready(self.graph, self.done, started):

@@ -104,13 +104,13 @@ class SectionWriter:
     def _messages(self, user: str) -> list[Message]:
         return [Message(role="system", content=self.system), Message(role="user", content=user)]
 
-    def _sampling(self, words: int, attempt: int, minimum: bool = True) -> Sampling:
+    def _sampling(self, words: int, attempt: int) -> Sampling:
         s = self.settings
         if s.fixed_tokens:
             n = lo = s.fixed_tokens
         else:
             n = min(s.max_request_tokens, math.ceil(words * self.tokens_per_word * (1 + s.length_tolerance)) + 8)
-            lo = min(n, int(words * self.tokens_per_word * (1 - s.length_tolerance))) if minimum else 0
+            lo = min(n, int(words * self.tokens_per_word * (1 - s.length_tolerance)))
         return Sampling(max_new_tokens=n, min_new_tokens=lo, temperature=s.temperature, top_p=s.top_p,
                         repetition_penalty=s.repetition_penalty + 0.1 * attempt, seed=s.seed + 1000 * attempt)
 

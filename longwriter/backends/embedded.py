@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -42,6 +43,10 @@ def embedded_model_dir() -> Path:
     folder, filename = gguf_location()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .transformers_backend import quiet_transformers
+
+    quiet_transformers()
+    print(f"converting the embedded model to {target} (once, about 20 s)...", file=sys.stderr, flush=True)
     tok = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename)
     # The tensors are already de-quantized to float32; drop the GGUF marker so it can be saved.

@@ -191,6 +191,14 @@ class _RowLimits:
         return row_done
 
 
+def quiet_transformers() -> None:
+    """Our own progress display replaces transformers' per-load progress bars and warnings."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
 def resolve_model(model: str) -> tuple[str, bool]:
     """(what to pass to from_pretrained, whether to stay offline). A local directory is used as
     is; a hub id already in the Hugging Face cache loads without the network; any other id is
@@ -221,6 +229,7 @@ def _load(model: str, source: str, local_only: bool, device: str, trust_remote_c
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    quiet_transformers()
     dtype = torch.float32
     if device.startswith("cuda"):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
