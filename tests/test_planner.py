@@ -64,6 +64,32 @@ def test_repeated_titles_are_skipped():
     assert [s.title for s in outline.sections] == ["Beans", "Roasting", "Cafes", "Trade", "Science"]
 
 
+def test_a_chapter_with_too_few_distinct_subtitles_degrades_gracefully():
+    def stuck_in_chapter_two(request):
+        user = request.messages[-1].content
+        if request.prefill and 'chapter titled "Part 2 of the story"' in user:
+            return " Same subtitle"  # only one distinct subtitle, however often asked
+        return smart_responder(request)
+
+    outline = Planner(ScriptedBackend(stuck_in_chapter_two), Prompts()).plan(
+        PlanRequest(topic="The history of coffee", words=3000))
+    assert not outline.sections[1].children  # collapsed into a single section
+    assert all(s.children for i, s in enumerate(outline.sections) if i != 1)
+    assert sum(s.words for s in outline.leaves()) == 3000
+
+
+def test_subtitles_may_narrow_the_topic():
+    def topical(request):
+        if request.prefill and "has a chapter titled" in request.messages[-1].content:
+            k = request.prefill.count("\n") + 1
+            return [" Coffee", " Coffee in Yemen", " The history", " Coffee in Java"][k - 1]
+        return smart_responder(request)
+
+    outline = Planner(ScriptedBackend(topical, batch_size=1), Prompts()).plan(
+        PlanRequest(topic="The history of coffee", words=1200, sections=2, depth=2))
+    assert [c.title for c in outline.sections[0].children][:2] == ["Coffee", "Coffee in Yemen"]
+
+
 def test_empty_and_absurd_topics_are_refused(fake):
     with pytest.raises(InputError, match="empty"):
         Planner(fake, Prompts()).plan(PlanRequest(topic="   ", words=1000))
