@@ -83,7 +83,7 @@ def write_options(f):
                      help="Requests per generate call (default: automatic).")(f)
     f = click.option("--no-check", is_flag=True, help="Skip the topic-consistency checker.")(f)
     f = click.option("--judge", is_flag=True, help="Also ask the model a yes/no relevance question.")(f)
-    f = click.option("--attempts", type=click.IntRange(1, 10), default=3, show_default=True,
+    f = click.option("--attempts", type=click.IntRange(1, 10), default=2, show_default=True,
                      help="Drafts per section when the checker rejects one.")(f)
     f = thresholds_option(f)
     return f

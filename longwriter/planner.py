@@ -99,7 +99,7 @@ def _duplicate(title: str, siblings: list[str], parent: str | None, topic: str) 
     equal to its parent, or, at the top level, only a piece of the topic itself ("History of
     coffee" for "The history of coffee"; "Coffee in Yemen" narrows it and is fine)."""
     k = _key(title)
-    if not k or any(k in _key(o) for o in siblings) or (parent and k == _key(parent)):
+    if not k or any(k in _key(o) for o in siblings) or k in (_key(parent or ""), _key(topic)):
         return True
     return parent is None and k in _key(topic)
 

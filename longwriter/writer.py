@@ -42,7 +42,7 @@ class WriterSettings(BaseModel):
     length_tolerance: float = Field(0.15, description="accepted shortfall/overshoot as a share of the budget")
     max_continuations: int = 3
     max_request_tokens: int = Field(1024, description="longest single generation; continuations do the rest")
-    max_attempts: int = Field(3, description="drafts per section when the checker is on (1 = no rewrites)")
+    max_attempts: int = Field(2, description="drafts per section when the checker is on (1 = no rewrites)")
     check: bool = True
     judge: bool = False
     summary_words: int = 60
@@ -96,7 +96,10 @@ class SectionWriter:
         self.texts: dict[str, str] = {}
         self.summaries: dict[str, str] = {}
         sample = _SAMPLES["zh" if outline.language.startswith("zh") else "en"]
+        # Start from the tokenizer's ratio on a reference paragraph, then learn the real one from
+        # this run's own output (models write numbers, names and markup the sample lacks).
         self.tokens_per_word = max(0.5, count_tokens(sample) / count_words(sample))
+        self._seen_tokens, self._seen_words = 0, 0
         self.system = prompts.render("system", **outline.model_dump(exclude={"sections"}))
 
     # ------------------------------------------------------------------ requests
@@ -113,6 +116,15 @@ class SectionWriter:
             lo = min(n, int(words * self.tokens_per_word * (1 - s.length_tolerance)))
         return Sampling(max_new_tokens=n, min_new_tokens=lo, temperature=s.temperature, top_p=s.top_p,
                         repetition_penalty=s.repetition_penalty + 0.1 * attempt, seed=s.seed + 1000 * attempt)
+
+    def observe(self, completion: Completion, text: str) -> None:
+        """Update the tokens-per-word ratio with a finished generation (prior worth ~200 words)."""
+        words = count_words(text)
+        if words and completion.completion_tokens:
+            self._seen_tokens += completion.completion_tokens
+            self._seen_words += words
+            prior = 200
+            self.tokens_per_word = (self.tokens_per_word * prior + self._seen_tokens) / (prior + self._seen_words)
 
     def section_prompt(self, ctx: SectionContext, feedback: list[str]) -> str:
         return self.prompts.render("section", **self.outline.model_dump(exclude={"sections", "words"}),
@@ -148,6 +160,7 @@ class SectionWriter:
         """Draft, continue while short of the budget, trim when long."""
         user = self.section_prompt(ctx, feedback)
         done = yield ChatRequest(messages=self._messages(user), sampling=self._sampling(ctx.words, attempt))
+        self.observe(done, done.text)
         draft = _Draft(text=clean_section_text(done.text, ctx.section_title),
                        prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
         low, high = ctx.words * (1 - self.settings.length_tolerance), ctx.words * (1 + self.settings.length_tolerance)
@@ -159,6 +172,7 @@ class SectionWriter:
                                      sampling=self._sampling(missing, attempt))
             if count_words(more.text) == 0:
                 break
+            self.observe(more, more.text)
             draft.text = (draft.text + " " + clean_section_text(more.text, ctx.section_title)).strip()
             draft.continuations += 1
             draft.prompt_tokens += more.prompt_tokens

@@ -79,3 +79,32 @@ def test_document_headings_follow_outline(fake, tmp_path):
     assert [h[1] for h in headings[1:]] == ["1 Chapter 1", "1.1 Coffee part 1.1", "1.2 Coffee part 1.2",
                                             "2 Chapter 2", "2.1 Coffee part 2.1", "2.2 Coffee part 2.2"]
     assert [len(h[0]) for h in headings[1:]] == [2, 3, 3, 2, 3, 3]
+
+
+def test_tokens_per_word_is_learned_from_output(tmp_path):
+    """A model that spends 3 tokens per word: the writer's ratio moves towards 3, so later
+    sections ask for enough tokens without needing continuations."""
+
+    class Wordy(ScriptedBackend):
+        def generate(self, requests):
+            out = super().generate(requests)
+            for c in out:
+                c.completion_tokens = 3 * len(c.text.split())
+            return out
+
+    backend = Wordy(lambda r: prose(int(re.search(r"Write about (\d+)", r.messages[-1].content).group(1)))
+                    if "Write about" in r.messages[-1].content else smart_responder(r))
+    from longwriter.context import ContextBuilder
+    from longwriter.graph import build_graph
+    from longwriter.prompts import Prompts
+    from longwriter.writer import SectionWriter
+
+    outline = make_outline(1, 1, 400)
+    writer = SectionWriter(outline, ContextBuilder(outline, build_graph(outline), backend.count_tokens), Prompts(),
+                           backend.count_tokens, NO_CHECK)
+    start = writer.tokens_per_word
+    from longwriter.backends.base import Completion
+
+    writer.observe(Completion(text="", prompt_tokens=1, completion_tokens=1200, finish_reason="stop"), prose(400))
+    assert start < writer.tokens_per_word < 3.0
+    assert writer.tokens_per_word > (start + 3.0) / 2  # 400 observed words outweigh the 200-word prior
