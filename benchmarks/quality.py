@@ -63,8 +63,8 @@ def main() -> None:
                 other = TOPICS[(i + 5) % len(TOPICS)]
                 cross += [float(v) for v in checker.english.encode([s.text for s in result.report.sections])
                           @ checker.english.encode([other])[0]]
-        print(f"  {topic}: done", flush=True)
-    report(totals, cross, checker)
+        print(f"\n=== after {i + 1} topic(s): {topic}", flush=True)
+        report(totals, cross, checker)
 
 
 def report(totals, cross, checker) -> None:
@@ -83,7 +83,7 @@ def report(totals, cross, checker) -> None:
     print(f"  own topic    p10 {np.percentile(rel, 10):.2f}  p50 {np.percentile(rel, 50):.2f}")
     print(f"  other topic  p50 {np.percentile(cross, 50):.2f}  p90 {np.percentile(cross, 90):.2f}")
     print(f"  threshold in use: {checker.thresholds.min_topic_relevance:.2f}; midpoint of own-p10 and other-p90: "
-          f"{(np.percentile(rel, 10) + np.percentile(cross, 90)) / 2:.2f}")
+          f"{(np.percentile(rel, 10) + np.percentile(cross, 90)) / 2:.2f}", flush=True)
 
 
 if __name__ == "__main__":
