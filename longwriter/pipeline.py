@@ -15,7 +15,7 @@ from .backends import Backend, load_backend
 from .checker import Checker, Scores, Thresholds
 from .context import ContextBuilder
 from .graph import Policy, build_graph
-from .length import count_words, length_score, parse_length
+from .length import length_score, parse_length
 from .outline import Outline, load_outline
 from .planner import PlanRequest, Planner, check_topic
 from .prompts import Prompts

@@ -1,11 +1,10 @@
 """The planner: topic -> outline, from the model itself. Small models do not emit valid JSON
-reliably, but they continue a numbered list well, so each list request is prefilled with "1."
-and parsed tolerantly; a short or repetitive list is re-asked (bounded), keeping the distinct
-titles found so far. The code decides only the outline's shape and budgets."""
+reliably, but they continue a numbered list well, so the list so far is prefilled ("1. A\n2.")
+and the model writes just the next line; a duplicate or unusable line is re-sampled (bounded).
+The code decides only the outline's shape and budgets."""
 
 from __future__ import annotations
 
-import math
 import re
 
 from pydantic import BaseModel, Field
@@ -17,7 +16,6 @@ from .outline import Outline, Section, distribute, rebalance, slugify
 from .prompts import Prompts
 
 MAX_TOPIC_CHARS = 2000
-_ITEM = re.compile(r"^\s*(?:\d+|[a-z])\s*[.)\]:、．]\s*(.+?)\s*$", re.I)
 
 
 class PlanRequest(BaseModel):
@@ -55,20 +53,6 @@ def shape(words: int, sections: int | None, depth: int | None) -> tuple[int, int
     if depth is None:
         depth = 2 if leaves >= 2 * top else 1
     return (top, 1) if depth == 1 else (top, max(2, round(leaves / top)))
-
-
-def parse_titles(text: str) -> list[str]:
-    """Titles from a numbered (or bulleted) list, tolerant of markdown and numbering styles."""
-    titles = []
-    for line in text.splitlines():
-        m = _ITEM.match(line) or re.match(r"^\s*[-*•]\s+(.+?)\s*$", line)
-        if not m:
-            continue
-        title = re.sub(r"[*_`#]+", "", m.group(1)).strip(" \"'“”:-")
-        title = re.split(r"\s+[-–—:]\s+", title)[0] if len(title) > 70 else title
-        if 2 <= len(title) <= 100:
-            titles.append(title)
-    return titles
 
 
 _WEAK_ENDINGS = {"a", "an", "the", "of", "to", "in", "on", "and", "or", "as", "for", "from", "with", "by", "its", "their"}

@@ -2,7 +2,7 @@ import pytest
 
 from longwriter.backends.fake import ScriptedBackend
 from longwriter.errors import InputError, PlanningError
-from longwriter.planner import PlanRequest, Planner, clean_title, parse_titles, shape
+from longwriter.planner import PlanRequest, Planner, clean_title, shape
 from longwriter.prompts import Prompts
 
 from .conftest import smart_responder
@@ -22,11 +22,6 @@ def test_clean_title_strips_descriptions_and_markdown():
     assert clean_title("") == ""
     long = clean_title("This is a very long sentence that goes on and on about the beans of the")
     assert len(long.split()) <= 10 and not long.endswith(" the")
-
-
-def test_parse_titles_tolerates_numbering_styles():
-    text = "1. First\n2) Second\n- Third\n* **Fourth**\nnot an item"
-    assert parse_titles(text) == ["First", "Second", "Third", "Fourth"]
 
 
 def test_planner_builds_a_valid_two_level_outline(fake):

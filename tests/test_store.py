@@ -5,7 +5,6 @@ import re
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -55,7 +54,6 @@ def test_state_records_hash_of_outline_node(fake, tmp_path):
 
 def test_interrupted_run_keeps_finished_sections_and_resumes(fake, tmp_path):
     outline = make_outline(1, 3, 600)
-    done = []
 
     def stop_after_first():
         return len(list((tmp_path / "sections").glob("*.md"))) >= 1
