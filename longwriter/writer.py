@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import zlib
 from collections.abc import Generator
 from typing import Literal
 
@@ -107,7 +108,12 @@ class SectionWriter:
     def _messages(self, user: str) -> list[Message]:
         return [Message(role="system", content=self.system), Message(role="user", content=user)]
 
-    def _sampling(self, words: int, attempt: int) -> Sampling:
+    def _seed(self, section_id: str, attempt: int, step: int) -> int:
+        """A request's own seed: its text then depends on its prompt and seed only, not on the
+        requests it shares a batch with (runs are reproducible, checker on/off comparable)."""
+        return zlib.crc32(f"{self.settings.seed}/{section_id}/{attempt}/{step}".encode())
+
+    def _sampling(self, words: int, attempt: int, seed: int) -> Sampling:
         s = self.settings
         if s.fixed_tokens:
             n = lo = s.fixed_tokens
@@ -115,7 +121,7 @@ class SectionWriter:
             n = min(s.max_request_tokens, math.ceil(words * self.tokens_per_word * (1 + s.length_tolerance)) + 8)
             lo = min(n, int(words * self.tokens_per_word * (1 - s.length_tolerance)))
         return Sampling(max_new_tokens=n, min_new_tokens=lo, temperature=s.temperature, top_p=s.top_p,
-                        repetition_penalty=s.repetition_penalty + 0.1 * attempt, seed=s.seed + 1000 * attempt)
+                        repetition_penalty=s.repetition_penalty + 0.1 * attempt, seed=seed)
 
     def observe(self, completion: Completion, text: str) -> None:
         """Update the tokens-per-word ratio with a finished generation (prior worth ~200 words)."""
@@ -140,7 +146,7 @@ class SectionWriter:
         attempts: list[tuple[_Draft, Scores | None]] = []
         feedback: list[str] = []
         for attempt in range(self.settings.max_attempts if self.checker else 1):
-            draft = yield from self._draft(ctx, feedback, attempt)
+            draft = yield from self._draft(ctx, feedback, attempt, section_id)
             scores = (yield from self._score(draft.text, ctx)) if self.checker else None
             attempts.append((draft, scores))
             if scores is None or scores.passed:
@@ -156,10 +162,11 @@ class SectionWriter:
             seconds=time.perf_counter() - started, node_hash=node.content_hash(),
         )
 
-    def _draft(self, ctx: SectionContext, feedback: list[str], attempt: int):
+    def _draft(self, ctx: SectionContext, feedback: list[str], attempt: int, section_id: str):
         """Draft, continue while short of the budget, trim when long."""
         user = self.section_prompt(ctx, feedback)
-        done = yield ChatRequest(messages=self._messages(user), sampling=self._sampling(ctx.words, attempt))
+        done = yield ChatRequest(messages=self._messages(user),
+                                 sampling=self._sampling(ctx.words, attempt, self._seed(section_id, attempt, 0)))
         self.observe(done, done.text)
         draft = _Draft(text=clean_section_text(done.text, ctx.section_title),
                        prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
@@ -169,7 +176,8 @@ class SectionWriter:
             tail = tail_tokens(draft.text, 200, self.count_tokens)
             missing = ctx.words - count_words(draft.text)
             more = yield ChatRequest(messages=self._messages(user), prefill=tail + " ",
-                                     sampling=self._sampling(missing, attempt))
+                                     sampling=self._sampling(missing, attempt, self._seed(
+                                         section_id, attempt, draft.continuations + 1)))
             if count_words(more.text) == 0:
                 break
             self.observe(more, more.text)
@@ -208,5 +216,5 @@ class SectionWriter:
         n = self.settings.fixed_tokens or math.ceil(self.settings.summary_words * self.tokens_per_word) + 8
         done = yield ChatRequest(messages=self._messages(user), sampling=Sampling(
             max_new_tokens=n, min_new_tokens=n if self.settings.fixed_tokens else 0,
-            temperature=0.3, seed=self.settings.seed))
+            temperature=0.3, seed=self._seed(section_id, 0, -1)))
         return drop_unfinished_tail(done.text.strip())

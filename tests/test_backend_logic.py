@@ -52,3 +52,50 @@ def test_row_limits_mask_eos_until_min_and_stop_each_row_at_its_max():
     assert limits.criteria()(ids, scores).tolist() == [False, True]  # row 1 reached its max
     limits.cancel.set()
     assert limits.criteria()(ids, scores).tolist() == [True, True]
+
+
+def test_row_sampler_keeps_the_same_candidates_as_transformers_warpers():
+    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    from longwriter.backends.rowsampling import RowSampler
+
+    scores = torch.randn(3, 200, generator=torch.Generator().manual_seed(1)) * 3
+    ids = torch.zeros((3, 1), dtype=torch.long)
+    for temp, k, p in [(0.7, 50, 0.9), (1.0, 0, 0.5), (1.3, 10, 1.0)]:
+        ref = scores.clone()
+        for warp in (TemperatureLogitsWarper(temp), TopKLogitsWarper(k) if k else None, TopPLogitsWarper(p)):
+            ref = warp(ids, ref) if warp else ref
+        expected = ref.softmax(dim=1)
+        cand, probs = RowSampler(torch, [temp] * 3, [k] * 3, [p] * 3, [0] * 3, "cpu").candidates(scores)
+        got = torch.zeros_like(expected).scatter(1, cand, probs)
+        assert torch.allclose(got, expected, atol=1e-6), (temp, k, p)
+
+
+def test_row_sampler_draws_each_row_from_its_own_seed():
+    from longwriter.backends.rowsampling import RowSampler
+
+    scores = torch.zeros(4, 1000)  # uniform: the draw is all seed
+    ids = torch.zeros((4, 1), dtype=torch.long)
+
+    def draws(seeds, temps=(1.0,) * 4):
+        sampler = RowSampler(torch, list(temps), [0] * 4, [1.0] * 4, seeds, "cpu")
+        return [sampler(ids, scores.clone()).argmax(dim=1).tolist() for _ in range(5)]
+
+    first = draws([7, 8, 9, 10])
+    assert [row[0] for row in draws([7, 1, 2, 3])] == [row[0] for row in first]  # row 0 ignores batch-mates
+    assert len({row[0] for row in first}) > 1
+    greedy = RowSampler(torch, [0.0], [50], [0.9], [None], "cpu")(ids[:1], torch.arange(10.0)[None, :])
+    assert greedy.argmax().item() == 9 and torch.isinf(greedy).sum() == 9
+
+
+def test_row_repetition_penalty_matches_transformers_per_row():
+    from transformers import RepetitionPenaltyLogitsProcessor
+
+    from longwriter.backends.rowsampling import RowRepetitionPenalty
+
+    scores = torch.randn(2, 20, generator=torch.Generator().manual_seed(2))
+    ids = torch.tensor([[1, 2, 3], [3, 4, 4]])
+    got = RowRepetitionPenalty(torch, [1.2, 1.5], "cpu")(ids, scores.clone())
+    for row, pen in enumerate([1.2, 1.5]):
+        ref = RepetitionPenaltyLogitsProcessor(pen)(ids[row : row + 1], scores[row : row + 1].clone())
+        assert torch.allclose(got[row], ref[0])

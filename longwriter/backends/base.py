@@ -32,8 +32,8 @@ class Sampling(BaseModel):
 
     def group_key(self) -> tuple:
         """Options that must be equal for requests to share one batched generate call
-        (token limits and stops are applied per row)."""
-        return (self.temperature, self.top_p, self.top_k, self.repetition_penalty, self.seed)
+        (limits, sampling options and seeds are applied per row; stop strings are not)."""
+        return (self.stop,)
 
 
 class ChatRequest(BaseModel):

@@ -1,7 +1,8 @@
 """Any Hugging Face causal LM (hub id or local directory) through transformers' ``generate``.
 
-Requests are grouped by sampling options, sorted by prompt length (less padding), left-padded
-and generated together; each row keeps its own min/max token limits and stops at its own EOS.
+Requests are sorted by prompt length (less padding), left-padded and generated together; each
+row keeps its own token limits, sampling options and random seed (``rowsampling``), so drafts,
+rewrites and summaries share one batch. Only requests with different stop strings are split.
 torch and transformers are imported here only, so the CLI starts instantly."""
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class TransformersBackend(Backend):
         prompts = [self._render(r) for r in requests]
         groups: dict[tuple, list[int]] = {}
         for i, r in enumerate(requests):
-            groups.setdefault(r.sampling.group_key() + (r.sampling.stop,), []).append(i)
+            groups.setdefault(r.sampling.group_key(), []).append(i)
         for indices in groups.values():
             indices.sort(key=lambda i: len(prompts[i]))  # similar lengths share a batch
             for start in range(0, len(indices), self.batch_size):
@@ -96,22 +97,17 @@ class TransformersBackend(Backend):
     def _generate_chunk(self, requests: list[ChatRequest], prompts: list[str]) -> list[Completion]:
         torch = self.torch
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        s = requests[0].sampling
-        if s.seed is not None:
-            torch.manual_seed(s.seed)
         limits = _RowLimits(torch, requests, enc.input_ids.shape[1], self._eos_ids(), self._cancel)
         started = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(
                 **enc,
                 max_new_tokens=max(r.sampling.max_new_tokens for r in requests),
-                do_sample=s.temperature > 0,
-                temperature=s.temperature if s.temperature > 0 else None,
-                top_p=s.top_p if s.temperature > 0 else None,
-                top_k=s.top_k if s.temperature > 0 else None,
-                repetition_penalty=s.repetition_penalty,
-                logits_processor=[limits.processor()],
-                stopping_criteria=[limits.criteria()] + self._stop_criteria(s.stop),
+                # Our last processor draws each row's token, so generate's own sampling and
+                # penalty stay off (do_sample=False takes the one finite logit).
+                do_sample=False, temperature=None, top_p=None, top_k=None, repetition_penalty=1.0,
+                logits_processor=[limits.processor()] + _row_decoding(torch, requests, self.device),
+                stopping_criteria=[limits.criteria()] + self._stop_criteria(requests[0].sampling.stop),
                 pad_token_id=self.tokenizer.pad_token_id,
             )
         self.generate_seconds += time.perf_counter() - started
@@ -160,6 +156,16 @@ class TransformersBackend(Backend):
         head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         per_row = 2 * layers * heads * head_dim * 2048 * 2 * 1.5  # K+V, bf16, 50% for activations
         return int(max(1, min(64, 0.8 * free // per_row)))
+
+
+def _row_decoding(torch, requests: list[ChatRequest], device) -> list:
+    """Each row's repetition penalty and sampler (see ``rowsampling``)."""
+    from .rowsampling import RowRepetitionPenalty, RowSampler
+
+    s = [r.sampling for r in requests]
+    return [RowRepetitionPenalty(torch, [x.repetition_penalty for x in s], device),
+            RowSampler(torch, [x.temperature for x in s], [x.top_k for x in s], [x.top_p for x in s],
+                       [x.seed for x in s], device)]
 
 
 class _RowLimits:

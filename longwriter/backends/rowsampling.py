@@ -1,0 +1,75 @@
+"""Per-row decoding inside one batched ``generate`` call.
+
+transformers applies one temperature, top-k, top-p, repetition penalty and random stream to a
+whole batch. A section's rewrite (new seed, higher penalty) would then need its own generate
+call, and every sampled text would depend on which other rows shared its batch. These two
+logits processors give each row its own options and its own ``torch.Generator``, so any mix of
+requests shares one batch and a request's text depends only on its prompt and seed.
+
+The last processor draws the token itself and leaves only that token finite, so ``generate``
+runs with ``do_sample=False`` and its argmax picks the draw. Imported lazily (needs torch)."""
+
+from __future__ import annotations
+
+import random
+
+
+class RowRepetitionPenalty:
+    """transformers' ``RepetitionPenaltyLogitsProcessor`` with one penalty per row: logits of
+    tokens already in the row (prompt included) are divided by the penalty when positive and
+    multiplied by it when negative (CTRL, Keskar et al. 2019)."""
+
+    def __init__(self, torch, penalties: list[float], device) -> None:
+        self.penalty = torch.tensor(penalties, dtype=torch.float32, device=device)[:, None]
+        self.active = any(p != 1.0 for p in penalties)
+
+    def __call__(self, input_ids, scores):
+        if not self.active:
+            return scores
+        seen = scores.gather(1, input_ids)
+        penalty = self.penalty.to(seen.dtype)
+        seen = seen.where(seen >= 0, seen * penalty).where(seen < 0, seen / penalty)
+        return scores.scatter(1, input_ids, seen)
+
+
+class RowSampler:
+    """Temperature, then top-k, then top-p (transformers' order), then one draw per row from
+    that row's own generator; rows with temperature 0 take the argmax."""
+
+    def __init__(self, torch, temperatures: list[float], top_ks: list[int], top_ps: list[float],
+                 seeds: list[int | None], device) -> None:
+        self.torch = torch
+        self.temperature = torch.tensor([t if t > 0 else 1.0 for t in temperatures], device=device)[:, None]
+        self.greedy = [t <= 0 for t in temperatures]
+        self.top_k, self.top_p = top_ks, torch.tensor(top_ps, device=device)[:, None]
+        # A request without a seed still gets a reproducible-per-call stream from Python's RNG.
+        self.generators = [torch.Generator(device=device).manual_seed(s if s is not None else random.getrandbits(63))
+                           for s in seeds]
+
+    def candidates(self, scores):
+        """Each row's candidate tokens (ids, probabilities), best first, after top-k/top-p."""
+        torch = self.torch
+        logits = scores.float() / self.temperature
+        k = logits.shape[1] if min(self.top_k) <= 0 else min(max(self.top_k), logits.shape[1])
+        values, ids = logits.topk(k, dim=1)  # sorted, so top-p can work on a cumulative sum
+        ranks = torch.arange(k, device=logits.device)[None, :]
+        row_k = torch.tensor([kk if kk > 0 else k for kk in self.top_k], device=logits.device)[:, None]
+        values = values.masked_fill(ranks >= row_k, -float("inf"))
+        probs = values.softmax(dim=1)
+        # Drop a candidate once the ones before it already hold top_p of the mass (keeps the first).
+        before = probs.cumsum(dim=1) - probs
+        probs = probs.masked_fill(before >= self.top_p, 0.0)
+        return ids, probs / probs.sum(dim=1, keepdim=True)
+
+    def __call__(self, input_ids, scores):
+        torch = self.torch
+        ids, probs = self.candidates(scores)
+        picks = []
+        for row, gen in enumerate(self.generators):
+            if self.greedy[row]:
+                picks.append(ids[row, 0])
+            else:
+                picks.append(ids[row, torch.multinomial(probs[row], 1, generator=gen)[0]])
+        chosen = torch.stack(picks)[:, None]
+        out = torch.full_like(scores, -float("inf"))
+        return out.scatter(1, chosen, 0.0)
