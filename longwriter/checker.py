@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter as Tally
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -23,7 +24,7 @@ class Thresholds(BaseModel):
 
     min_topic_relevance: float = Field(0.30, description="cosine(section, topic) at least")
     min_brief_relevance: float = Field(0.30, description="cosine(section, title+brief) at least")
-    max_redundancy: float = Field(0.85, description="cosine to any accepted section at most")
+    max_redundancy: float = Field(0.70, description="cosine to any accepted section at most")
     max_shared_ngrams: float = Field(0.20, description="share of 4-grams found in an accepted section")
     max_repetition: float = Field(0.20, description="share of repeated 4-grams inside the section")
     min_length_ratio: float = Field(0.60, description="words / budget at least")
@@ -56,6 +57,7 @@ class Scores(BaseModel):
     repetition: float
     length_ratio: float
     judge: bool | None = None
+    closest: str = Field("", description="the accepted section it is most similar to")
     problems: list[str] = Field(default_factory=list)
 
     @property
@@ -90,12 +92,12 @@ def repetition(text: str, n: int = 4) -> float:
     return 1.0 - len(set(grams)) / len(grams)
 
 
-def shared_ngrams(text: str, others: list[str], n: int = 4) -> float:
+def shared_ngrams(text: str, others: Iterable[str], n: int = 4) -> float:
     """Largest share of this text's distinct n-grams that also occur in one other text."""
     mine = set(ngrams(text, n))
-    if not mine or not others:
+    if not mine:
         return 0.0
-    return max(len(mine & set(ngrams(o, n))) / len(mine) for o in others)
+    return max((len(mine & set(ngrams(o, n))) / len(mine) for o in others), default=0.0)
 
 
 def duplicate_sentences(text: str) -> float:
@@ -106,6 +108,12 @@ def duplicate_sentences(text: str) -> float:
         return 0.0
     counts = Tally(norm)
     return sum(c - 1 for c in counts.values()) / len(norm)
+
+
+def accept(accepted: dict[str, str], title: str, section_id: str, text: str) -> None:
+    """Add a finished section to the ``accepted`` mapping :meth:`Checker.score` compares
+    against, labelled by its title (and id, should two sections share a title)."""
+    accepted[title if title not in accepted else f"{title} ({section_id})"] = text
 
 
 class Checker:
@@ -119,23 +127,25 @@ class Checker:
         return self.other if is_cjk(text) else self.english
 
     def score(self, text: str, *, topic: str, title: str, brief: str, budget: int,
-              accepted: list[str]) -> Scores:
-        """Measure ``text``; ``accepted`` are the finished sections it must not repeat."""
+              accepted: Mapping[str, str]) -> Scores:
+        """Measure ``text``; ``accepted`` maps the finished sections it must not repeat (by
+        title) to their text."""
         emb = self.embedder_for(text + topic)
-        vectors = emb.encode([text, topic, f"{title}. {brief}"] + accepted)
-        sims = vectors[3:] @ vectors[0] if accepted else np.zeros(0)
+        vectors = emb.encode([text, topic, f"{title}. {brief}", *accepted.values()])
+        sims = vectors[3:] @ vectors[0]
         scores = Scores(
             topic_relevance=float(vectors[0] @ vectors[1]),
             brief_relevance=float(vectors[0] @ vectors[2]),
             redundancy=float(sims.max()) if len(sims) else 0.0,
-            shared_ngrams=shared_ngrams(text, accepted),
+            closest=list(accepted)[int(sims.argmax())] if len(sims) else "",
+            shared_ngrams=shared_ngrams(text, accepted.values()),
             repetition=max(repetition(text), duplicate_sentences(text)),
             length_ratio=count_words(text) / max(1, budget),
         )
-        scores.problems = self.problems(scores, topic=topic, title=title)
+        scores.problems = self.problems(scores, topic=topic, title=title, brief=brief)
         return scores
 
-    def problems(self, s: Scores, *, topic: str, title: str) -> list[str]:
+    def problems(self, s: Scores, *, topic: str, title: str, brief: str) -> list[str]:
         """Feedback sentences for every threshold the scores break (empty: passed)."""
         t, out = self.thresholds, []
         if s.topic_relevance < t.min_topic_relevance:
@@ -143,7 +153,8 @@ class Checker:
         if s.brief_relevance < t.min_brief_relevance:
             out.append(f"It did not cover what the section \"{title}\" is about; cover exactly that.")
         if s.redundancy > t.max_redundancy or s.shared_ngrams > t.max_shared_ngrams:
-            out.append("It repeated material from earlier sections; say something new.")
+            out.append(f"It retold what the section \"{s.closest}\" already covers. Leave that to it and "
+                       f"write only about this: {brief}")
         if s.repetition > t.max_repetition:
             out.append("It repeated its own sentences; every sentence must add something new.")
         if s.length_ratio < t.min_length_ratio:

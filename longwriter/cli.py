@@ -85,6 +85,10 @@ def write_options(f):
     f = click.option("--judge", is_flag=True, help="Also ask the model a yes/no relevance question.")(f)
     f = click.option("--attempts", type=click.IntRange(1, 10), default=2, show_default=True,
                      help="Drafts per section when the checker rejects one.")(f)
+    f = click.option("--temperature", type=click.FloatRange(0.0, 2.0), default=0.7, show_default=True,
+                     help="Sampling temperature for sections (0 = greedy).")(f)
+    f = click.option("--repetition-penalty", type=click.FloatRange(1.0, 2.0), default=1.15, show_default=True,
+                     help="Penalty on tokens already used (1.0 = none; rewrites add 0.1 per attempt).")(f)
     f = thresholds_option(f)
     return f
 
@@ -112,7 +116,8 @@ def _plan_kwargs(o: dict) -> dict:
 def _settings(o: dict):
     from .writer import WriterSettings
 
-    return WriterSettings(check=not o["no_check"], judge=o["judge"], max_attempts=o["attempts"], seed=o["seed"])
+    return WriterSettings(check=not o["no_check"], judge=o["judge"], max_attempts=o["attempts"], seed=o["seed"],
+                          temperature=o["temperature"], repetition_penalty=o["repetition_penalty"])
 
 
 def _backend(o: dict, ref: list):

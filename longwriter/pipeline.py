@@ -12,7 +12,7 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from .backends import Backend, load_backend
-from .checker import Checker, Scores, Thresholds
+from .checker import Checker, Scores, Thresholds, accept
 from .context import ContextBuilder
 from .graph import Policy, build_graph
 from .length import length_score, parse_length
@@ -185,12 +185,12 @@ def rescore(out: str | Path, *, checker: Checker | None = None) -> list[tuple[st
     outline = load_outline(run.path / "outline.yaml")
     checker = checker or make_checker()
     finished = run.finished(outline)
-    rows, accepted = [], []
+    rows, accepted = [], {}
     for leaf in outline.leaves():
         if leaf.id not in finished:
             continue
         text = finished[leaf.id].text
         rows.append((leaf.id, leaf.title, checker.score(text, topic=outline.topic, title=leaf.title,
                                                         brief=leaf.brief, budget=leaf.words, accepted=accepted)))
-        accepted.append(text)
+        accept(accepted, leaf.title, leaf.id, text)
     return rows

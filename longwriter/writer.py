@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from .backends.base import ChatRequest, Completion, Message, Sampling
-from .checker import Checker, Scores
+from .checker import Checker, Scores, accept
 from .graph import previous_in_chain
 from .context import ContextBuilder, SectionContext, head_tokens, tail_tokens
 from .length import count_words, drop_unfinished_tail, trim_to_words
@@ -75,6 +75,13 @@ class _Draft(BaseModel):
     continuations: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+def best_attempt(attempts: list[tuple[_Draft, Scores | None]]) -> tuple[_Draft, Scores | None]:
+    """The draft to keep: one that passes the checker beats one that does not (a rewrite that
+    fixed the repetition wins even if the copy read as more on-topic); among equals, the
+    higher quality score; on a tie, the earlier draft."""
+    return max(attempts, key=lambda a: (a[1].passed, a[1].quality()) if a[1] else (True, 0.0))
 
 
 def clean_section_text(text: str, title: str) -> str:
@@ -152,7 +159,7 @@ class SectionWriter:
             if scores is None or scores.passed:
                 break
             feedback = scores.problems
-        best, scores = max(attempts, key=lambda a: a[1].quality() if a[1] else 0.0)
+        best, scores = best_attempt(attempts)
         summary = yield from self._summary(section_id, best.text, ctx)
         return SectionResult(
             id=section_id, text=best.text, summary=summary, words=count_words(best.text), budget=node.words,
@@ -191,7 +198,9 @@ class SectionWriter:
 
     def _score(self, text: str, ctx: SectionContext):
         """Checker scores, plus the optional yes/no judgement from the model itself."""
-        accepted = list(self.texts.values())
+        accepted: dict[str, str] = {}
+        for sid, done in self.texts.items():
+            accept(accepted, self.outline.find(sid).title, sid, done)
         scores = self.checker.score(text, topic=self.outline.topic, title=ctx.section_title, brief=ctx.brief,
                                     budget=ctx.words, accepted=accepted)
         if self.settings.judge:
@@ -200,7 +209,8 @@ class SectionWriter:
             verdict = yield ChatRequest(messages=self._messages(user),
                                         sampling=Sampling(max_new_tokens=3, temperature=0.0))
             scores.judge = not verdict.text.strip().lower().startswith("no")
-            scores.problems = self.checker.problems(scores, topic=self.outline.topic, title=ctx.section_title)
+            scores.problems = self.checker.problems(scores, topic=self.outline.topic, title=ctx.section_title,
+                                                    brief=ctx.brief)
         return scores
 
     def _summary(self, section_id: str, text: str, ctx: SectionContext):

@@ -26,16 +26,17 @@ def test_repetition_measures():
 def test_off_topic_and_duplicate_sections_are_caught(checker):
     good = prose(150)
     on = checker.score(good, topic=TOPIC, title="Coffee ports", brief="how coffee trade grew in ports",
-                       budget=150, accepted=[])
+                       budget=150, accepted={})
     assert on.passed, on.problems
     off = checker.score(OFF_TOPIC, topic=TOPIC, title="Coffee ports", brief="how coffee trade grew in ports",
-                        budget=150, accepted=[])
+                        budget=150, accepted={})
     assert any("drifted" in p for p in off.problems)
     dup = checker.score(good, topic=TOPIC, title="Coffee ports", brief="how coffee trade grew in ports",
-                        budget=150, accepted=[good])
-    assert any("earlier sections" in p for p in dup.problems)
+                        budget=150, accepted={"Coffee in Venice": good})
+    assert dup.closest == "Coffee in Venice"
+    assert any('retold what the section "Coffee in Venice"' in p and "coffee trade grew" in p for p in dup.problems)
     loop = checker.score("Coffee is a drink. " * 40, topic=TOPIC, title="Coffee", brief="coffee", budget=160,
-                         accepted=[])
+                         accepted={})
     assert any("its own sentences" in p for p in loop.problems)
 
 
@@ -69,5 +70,28 @@ def test_planted_bad_sections_are_rewritten(checker, tmp_path):
 def test_chinese_falls_back_to_character_ngrams(checker):
     zh = "咖啡起源于埃塞俄比亚，后来传到也门和阿拉伯半岛。商人把咖啡豆带到世界各地的港口。" * 3
     assert isinstance(checker.embedder_for(zh), CharNgramEmbedder)
-    s = checker.score(zh, topic="咖啡的历史", title="咖啡的起源", brief="咖啡如何起源", budget=len(zh), accepted=[zh])
+    s = checker.score(zh, topic="咖啡的历史", title="咖啡的起源", brief="咖啡如何起源", budget=len(zh), accepted={"起源": zh})
     assert s.redundancy > 0.9
+
+
+def test_a_passing_rewrite_beats_a_failing_draft_that_scores_higher():
+    from longwriter.checker import Scores
+    from longwriter.writer import _Draft, best_attempt
+
+    def scores(redundancy, relevance, problems):
+        return Scores(topic_relevance=relevance, brief_relevance=relevance, redundancy=redundancy, shared_ngrams=0,
+                      repetition=0, length_ratio=1.0, problems=problems)
+
+    copy = (_Draft(text="copy"), scores(0.75, 0.9, ["It retold what ..."]))
+    fresh = (_Draft(text="fresh"), scores(0.50, 0.5, []))
+    assert best_attempt([copy, fresh])[0].text == "fresh"  # quality alone would keep the copy
+    worse = (_Draft(text="worse"), scores(0.80, 0.4, ["It retold what ..."]))
+    assert best_attempt([copy, worse])[0].text == "copy"  # neither passes: the better scores
+
+
+def test_rewrites_and_drafts_share_one_generate_call():
+    from longwriter.backends.base import Sampling
+
+    draft, rewrite = Sampling(seed=1, repetition_penalty=1.15), Sampling(seed=2, repetition_penalty=1.25)
+    assert draft.group_key() == rewrite.group_key()
+    assert draft.group_key() != Sampling(stop=("\n",)).group_key()
