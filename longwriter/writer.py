@@ -45,6 +45,8 @@ class WriterSettings(BaseModel):
     max_request_tokens: int = Field(1024, description="longest single generation; continuations do the rest")
     max_attempts: int = Field(2, description="drafts per section when the checker is on (1 = no rewrites)")
     check: bool = True
+    avoid_retelling: bool = Field(True, description="a rewrite of a repeat penalises the words of the "
+                                  "section it repeated")
     judge: bool = False
     summary_words: int = 60
     summarize: Literal["needed", "all"] = Field("needed", description="summarise every section, or only "
@@ -68,6 +70,16 @@ class SectionResult(BaseModel):
     completion_tokens: int = 0
     seconds: float = 0.0
     node_hash: str = ""
+
+
+class _Attempt(BaseModel):
+    """What one draft of a section is asked for: the first has no feedback, rewrites do."""
+
+    section_id: str
+    number: int = 0
+    feedback: list[str] = Field(default_factory=list)
+    avoid: str = ""
+    penalty_boost: float = 0.0
 
 
 class _Draft(BaseModel):
@@ -120,7 +132,7 @@ class SectionWriter:
         requests it shares a batch with (runs are reproducible, checker on/off comparable)."""
         return zlib.crc32(f"{self.settings.seed}/{section_id}/{attempt}/{step}".encode())
 
-    def _sampling(self, words: int, attempt: int, seed: int) -> Sampling:
+    def _sampling(self, words: int, plan: _Attempt, step: int) -> Sampling:
         s = self.settings
         if s.fixed_tokens:
             n = lo = s.fixed_tokens
@@ -128,7 +140,8 @@ class SectionWriter:
             n = min(s.max_request_tokens, math.ceil(words * self.tokens_per_word * (1 + s.length_tolerance)) + 8)
             lo = min(n, int(words * self.tokens_per_word * (1 - s.length_tolerance)))
         return Sampling(max_new_tokens=n, min_new_tokens=lo, temperature=s.temperature, top_p=s.top_p,
-                        repetition_penalty=s.repetition_penalty + 0.1 * attempt, seed=seed)
+                        repetition_penalty=s.repetition_penalty + plan.penalty_boost,
+                        seed=self._seed(plan.section_id, plan.number, step))
 
     def observe(self, completion: Completion, text: str) -> None:
         """Update the tokens-per-word ratio with a finished generation (prior worth ~200 words)."""
@@ -151,14 +164,14 @@ class SectionWriter:
         node = self.outline.find(section_id)
         ctx = self.contexts.build(section_id, self.texts, self.summaries)
         attempts: list[tuple[_Draft, Scores | None]] = []
-        feedback: list[str] = []
-        for attempt in range(self.settings.max_attempts if self.checker else 1):
-            draft = yield from self._draft(ctx, feedback, attempt, section_id)
+        plan = _Attempt(section_id=section_id)
+        for number in range(self.settings.max_attempts if self.checker else 1):
+            draft = yield from self._draft(ctx, plan)
             scores = (yield from self._score(draft.text, ctx)) if self.checker else None
             attempts.append((draft, scores))
             if scores is None or scores.passed:
                 break
-            feedback = scores.problems
+            plan = self._revision(plan, scores, number + 1)
         best, scores = best_attempt(attempts)
         summary = yield from self._summary(section_id, best.text, ctx)
         return SectionResult(
@@ -169,11 +182,20 @@ class SectionWriter:
             seconds=time.perf_counter() - started, node_hash=node.content_hash(),
         )
 
-    def _draft(self, ctx: SectionContext, feedback: list[str], attempt: int, section_id: str):
+    def _revision(self, previous: _Attempt, scores: Scores, number: int) -> _Attempt:
+        """How to rewrite a rejected draft: its problems as feedback, a new seed, the words of a
+        section it retold to avoid, and a higher repetition penalty only when it looped (the
+        penalty also covers the prompt's topic words, so raising it otherwise pushes the
+        rewrite off-topic; measured on the embedded model)."""
+        looped = scores.repetition > self.checker.thresholds.max_repetition
+        return _Attempt(section_id=previous.section_id, number=number, feedback=scores.problems,
+                        avoid=self._retold(scores), penalty_boost=previous.penalty_boost + (0.1 if looped else 0.0))
+
+    def _draft(self, ctx: SectionContext, plan: _Attempt):
         """Draft, continue while short of the budget, trim when long."""
-        user = self.section_prompt(ctx, feedback)
-        done = yield ChatRequest(messages=self._messages(user),
-                                 sampling=self._sampling(ctx.words, attempt, self._seed(section_id, attempt, 0)))
+        user = self.section_prompt(ctx, plan.feedback)
+        done = yield ChatRequest(messages=self._messages(user), avoid=plan.avoid,
+                                 sampling=self._sampling(ctx.words, plan, step=0))
         self.observe(done, done.text)
         draft = _Draft(text=clean_section_text(done.text, ctx.section_title),
                        prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
@@ -182,9 +204,8 @@ class SectionWriter:
                and not self.settings.fixed_tokens):
             tail = tail_tokens(draft.text, 200, self.count_tokens)
             missing = ctx.words - count_words(draft.text)
-            more = yield ChatRequest(messages=self._messages(user), prefill=tail + " ",
-                                     sampling=self._sampling(missing, attempt, self._seed(
-                                         section_id, attempt, draft.continuations + 1)))
+            more = yield ChatRequest(messages=self._messages(user), prefill=tail + " ", avoid=plan.avoid,
+                                     sampling=self._sampling(missing, plan, step=draft.continuations + 1))
             if count_words(more.text) == 0:
                 break
             self.observe(more, more.text)
@@ -196,13 +217,26 @@ class SectionWriter:
             draft.text = trim_to_words(drop_unfinished_tail(draft.text), int(high))
         return draft
 
-    def _score(self, text: str, ctx: SectionContext):
-        """Checker scores, plus the optional yes/no judgement from the model itself."""
+    def _accepted(self) -> dict[str, str]:
+        """Finished sections by title, as the checker compares against them."""
         accepted: dict[str, str] = {}
         for sid, done in self.texts.items():
             accept(accepted, self.outline.find(sid).title, sid, done)
+        return accepted
+
+    def _retold(self, scores: Scores) -> str:
+        """The earlier section a rejected draft repeated, for the rewrite to avoid: its words get
+        the repetition penalty as if already written, which steers the model to new material."""
+        t = self.checker.thresholds
+        repeated = scores.redundancy > t.max_redundancy or scores.shared_ngrams > t.max_shared_ngrams
+        if not (self.settings.avoid_retelling and repeated and scores.closest):
+            return ""
+        return self._accepted().get(scores.closest, "")
+
+    def _score(self, text: str, ctx: SectionContext):
+        """Checker scores, plus the optional yes/no judgement from the model itself."""
         scores = self.checker.score(text, topic=self.outline.topic, title=ctx.section_title, brief=ctx.brief,
-                                    budget=ctx.words, accepted=accepted)
+                                    budget=ctx.words, accepted=self._accepted())
         if self.settings.judge:
             user = self.prompts.render("judge", topic=self.outline.topic, section_title=ctx.section_title,
                                        brief=ctx.brief, text=head_tokens(text, 600, self.count_tokens))

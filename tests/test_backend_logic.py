@@ -99,3 +99,13 @@ def test_row_repetition_penalty_matches_transformers_per_row():
     for row, pen in enumerate([1.2, 1.5]):
         ref = RepetitionPenaltyLogitsProcessor(pen)(ids[row : row + 1], scores[row : row + 1].clone())
         assert torch.allclose(got[row], ref[0])
+
+
+def test_avoided_tokens_are_penalised_like_written_ones():
+    from longwriter.backends.rowsampling import RowRepetitionPenalty
+
+    scores = torch.full((2, 10), 2.0)
+    ids = torch.tensor([[1], [1]])
+    out = RowRepetitionPenalty(torch, [2.0, 2.0], "cpu", avoid=[[5, 7], []])(ids, scores.clone())
+    assert out[0].tolist() == [2, 1, 2, 2, 2, 1, 2, 1, 2, 2]  # written token 1, avoided 5 and 7
+    assert out[1].tolist() == [2, 1, 2, 2, 2, 2, 2, 2, 2, 2]

@@ -1,5 +1,7 @@
 """The checker on real embeddings (all-MiniLM-L6-v2), and rewrites driven by it."""
 
+import pytest
+
 from longwriter.backends.embeddings import CharNgramEmbedder
 from longwriter.backends.fake import ScriptedBackend
 from longwriter.checker import duplicate_sentences, repetition, shared_ngrams
@@ -64,7 +66,13 @@ def test_planted_bad_sections_are_rewritten(checker, tmp_path):
     assert by_id["c2s1"].attempts >= 2 and by_id["c2s1"].text != by_id["c1s1"].text
     assert by_id["c1s2"].attempt_scores[0].problems
     rewrite = [r for r in backend.requests if "An earlier draft of this section was rejected" in r.messages[-1].content]
-    assert rewrite and rewrite[0].sampling.repetition_penalty > 1.15
+    # Neither draft looped, so the penalty stays (raising it also penalises the topic's words).
+    assert rewrite and {r.sampling.repetition_penalty for r in rewrite} == {1.15}
+    assert len({r.sampling.seed for r in rewrite}) == len(rewrite)
+    # The copy's rewrite is told which section it retold, and that section's words are penalised.
+    redo = [r for r in rewrite if 'section 2.1 "' in r.messages[-1].content]
+    assert 'retold what the section "Coffee part 1.1"' in redo[0].messages[-1].content
+    assert redo[0].avoid == by_id["c1s1"].text
 
 
 def test_chinese_falls_back_to_character_ngrams(checker):
@@ -95,3 +103,21 @@ def test_rewrites_and_drafts_share_one_generate_call():
     draft, rewrite = Sampling(seed=1, repetition_penalty=1.15), Sampling(seed=2, repetition_penalty=1.25)
     assert draft.group_key() == rewrite.group_key()
     assert draft.group_key() != Sampling(stop=("\n",)).group_key()
+
+
+def test_a_looping_draft_is_rewritten_with_a_higher_penalty_and_nothing_to_avoid(checker, tmp_path):
+    calls = []
+
+    def looping(request):
+        user = request.messages[-1].content
+        if 'section 2 "' in user and not request.prefill:
+            calls.append(request)
+            return "The kettle sings at dawn. " * 50 if len(calls) == 1 else prose(200, seed="kettles")
+        return smart_responder(request)
+
+    backend = ScriptedBackend(looping)
+    result = expand(make_outline(2, 1, 400), tmp_path, backend=backend, checker=checker, policy="serial")
+    second = {s.id: s for s in result.report.sections}["c2"]
+    assert second.attempts == 2 and "kettle sings" not in second.text
+    assert second.attempt_scores[0].repetition > 0.8 and second.attempt_scores[0].redundancy < 0.7
+    assert calls[1].sampling.repetition_penalty == pytest.approx(1.25) and calls[1].avoid == ""

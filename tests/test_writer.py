@@ -100,3 +100,22 @@ def test_tokens_per_word_is_learned_from_output(tmp_path):
     writer.observe(Completion(text="", prompt_tokens=1, completion_tokens=1200, finish_reason="stop"), prose(400))
     assert start < writer.tokens_per_word < 3.0
     assert writer.tokens_per_word > (start + 3.0) / 2  # 400 observed words outweigh the 200-word prior
+
+
+def test_sampling_options_from_the_cli_reach_every_section_request(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    import longwriter.backends as backends
+    from longwriter.cli import main
+    from longwriter.outline import dump_outline
+
+    fake = ScriptedBackend(smart_responder)
+    monkeypatch.setattr(backends, "load_backend", lambda *a, **k: fake)
+    path = tmp_path / "outline.yaml"
+    path.write_text(dump_outline(make_outline(2, 2, 800)), encoding="utf-8")
+    result = CliRunner().invoke(main, ["expand", str(path), "--out", str(tmp_path / "run"), "--no-check",
+                                       "--temperature", "0.3", "--repetition-penalty", "1.0"])
+    assert result.exit_code == 0, result.output
+    sections = [r.sampling for r in fake.requests if "Write about" in r.messages[-1].content and not r.prefill]
+    assert len(sections) == 4 and {(s.temperature, s.repetition_penalty) for s in sections} == {(0.3, 1.0)}
+    assert len({s.seed for s in sections}) == 4  # each section draws from its own seed

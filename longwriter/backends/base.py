@@ -43,6 +43,8 @@ class ChatRequest(BaseModel):
     messages: list[Message]
     sampling: Sampling = Sampling()
     prefill: str = ""
+    avoid: str = Field("", description="text the reply must not retell: backends that can penalise its "
+                       "tokens as if already written (repetition penalty) do so")
 
 
 class Completion(BaseModel):

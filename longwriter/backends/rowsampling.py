@@ -17,19 +17,26 @@ import random
 class RowRepetitionPenalty:
     """transformers' ``RepetitionPenaltyLogitsProcessor`` with one penalty per row: logits of
     tokens already in the row (prompt included) are divided by the penalty when positive and
-    multiplied by it when negative (CTRL, Keskar et al. 2019)."""
+    multiplied by it when negative (CTRL, Keskar et al. 2019). ``avoid`` adds, per row, tokens
+    penalised as if already written (a rewrite must not retell an earlier section)."""
 
-    def __init__(self, torch, penalties: list[float], device) -> None:
+    def __init__(self, torch, penalties: list[float], device, avoid: list[list[int]] | None = None) -> None:
+        self.torch = torch
         self.penalty = torch.tensor(penalties, dtype=torch.float32, device=device)[:, None]
         self.active = any(p != 1.0 for p in penalties)
+        self.avoid_ids, self.avoid = avoid or [], None
 
     def __call__(self, input_ids, scores):
         if not self.active:
             return scores
-        seen = scores.gather(1, input_ids)
-        penalty = self.penalty.to(seen.dtype)
-        seen = seen.where(seen >= 0, seen * penalty).where(seen < 0, seen / penalty)
-        return scores.scatter(1, input_ids, seen)
+        if self.avoid is None:  # built on the first step, when the logits' width is known
+            self.avoid = self.torch.zeros_like(scores, dtype=self.torch.bool)
+            for row, ids in enumerate(self.avoid_ids):
+                self.avoid[row, [i for i in ids if i < scores.shape[1]]] = True
+        seen = self.avoid.scatter(1, input_ids, True)
+        penalty = self.penalty.to(scores.dtype)
+        penalised = scores.where(scores >= 0, scores * penalty).where(scores < 0, scores / penalty)
+        return scores.where(~seen, penalised)
 
 
 class RowSampler:

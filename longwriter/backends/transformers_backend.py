@@ -106,7 +106,7 @@ class TransformersBackend(Backend):
                 # Our last processor draws each row's token, so generate's own sampling and
                 # penalty stay off (do_sample=False takes the one finite logit).
                 do_sample=False, temperature=None, top_p=None, top_k=None, repetition_penalty=1.0,
-                logits_processor=[limits.processor()] + _row_decoding(torch, requests, self.device),
+                logits_processor=[limits.processor()] + _row_decoding(torch, requests, self.device, self.tokenizer),
                 stopping_criteria=[limits.criteria()] + self._stop_criteria(requests[0].sampling.stop),
                 pad_token_id=self.tokenizer.pad_token_id,
             )
@@ -158,12 +158,13 @@ class TransformersBackend(Backend):
         return int(max(1, min(64, 0.8 * free // per_row)))
 
 
-def _row_decoding(torch, requests: list[ChatRequest], device) -> list:
+def _row_decoding(torch, requests: list[ChatRequest], device, tokenizer) -> list:
     """Each row's repetition penalty and sampler (see ``rowsampling``)."""
     from .rowsampling import RowRepetitionPenalty, RowSampler
 
     s = [r.sampling for r in requests]
-    return [RowRepetitionPenalty(torch, [x.repetition_penalty for x in s], device),
+    avoid = [tokenizer(r.avoid, add_special_tokens=False).input_ids if r.avoid else [] for r in requests]
+    return [RowRepetitionPenalty(torch, [x.repetition_penalty for x in s], device, avoid),
             RowSampler(torch, [x.temperature for x in s], [x.top_k for x in s], [x.top_p for x in s],
                        [x.seed for x in s], device)]
 
