@@ -117,3 +117,20 @@ def test_ctrl_c_then_sigkill_then_resume(tmp_path):
     document = (out / "document.md").read_text()
     assert len(headings(document)) == 4
     assert all(s["text"].strip() for s in report["sections"])
+
+
+def test_a_request_writes_the_same_text_alone_or_in_any_batch(real_backend):
+    """Per-row seeds and sampling options: a rewrite (other seed, other penalty, tokens to
+    avoid) shares the batch without changing its batch-mates' text."""
+    from longwriter.backends.base import ChatRequest, Message, Sampling
+
+    def ask(text, seed, penalty=1.15, avoid=""):
+        return ChatRequest(messages=[Message(role="user", content=text)], avoid=avoid,
+                           sampling=Sampling(max_new_tokens=40, min_new_tokens=40, seed=seed, repetition_penalty=penalty))
+
+    mine = ask("Write about the history of coffee.", 5)
+    mates = [ask(f"Write a story about topic number {i}, far from coffee.", i, 1.3, avoid="coffee tea") for i in range(5)]
+    alone = real_backend.generate([mine])[0]
+    batched = real_backend.generate(mates[:2] + [mine] + mates[2:])
+    assert batched[2].text == alone.text and alone.completion_tokens == 40
+    assert len({c.text for c in batched}) == len(batched)
