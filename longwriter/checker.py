@@ -8,7 +8,6 @@ import re
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.embeddings import Embedder

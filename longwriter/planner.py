@@ -88,6 +88,12 @@ def _duplicate(title: str, siblings: list[str], parent: str | None, topic: str) 
     return parent is None and k in _key(topic)
 
 
+def _in_script(title: str, language: str) -> bool:
+    """A Chinese document's titles must contain Chinese characters: a small model asked in
+    Chinese sometimes answers in English, and the sections would follow the titles."""
+    return bool(title) and (not language.startswith("zh") or is_cjk(title))
+
+
 class Planner:
     """Turns a :class:`PlanRequest` into a validated :class:`Outline` using the backend."""
 
@@ -99,6 +105,7 @@ class Planner:
         language = req.language or ("zh" if is_cjk(topic) else "en")
         top_n, sub_n = shape(req.words, req.sections, req.depth)
         self.system = self.prompts.render("system", style=req.style, audience=req.audience, language=language)
+        self.language = language
         tops = self.titles([(None, top_n)], topic, req)[0]
         subs = self.titles([(t, sub_n) for t in tops], topic, req) if sub_n > 1 else [[] for _ in tops]
         title, briefs = self.briefs(topic, tops, subs, req)
@@ -124,7 +131,7 @@ class Planner:
             batch = [self._title_request(asks[i], found[i], topic, req, seed=req.seed + rnd) for i in todo]
             for i, done in zip(todo, self.backend.generate(batch)):
                 title = clean_title(done.text)
-                if title and not _duplicate(title, found[i], asks[i][0], topic):
+                if title and not _duplicate(title, found[i], asks[i][0], topic) and _in_script(title, self.language):
                     found[i].append(title)
                 else:
                     misses[i] += 1
@@ -153,7 +160,9 @@ class Planner:
         batch += [self._ask(self.prompts.render("brief", topic=topic, title=t, parent=p or ""), 60, req.seed)
                   for t, p in pairs]
         out = self.backend.generate(batch)
-        title = _first_line(out[0].text).strip("\"'“”*# ") or topic
+        title = _first_line(out[0].text.replace("\ufffd", "")).strip("\"'“”*# ")
+        title = re.sub(r"^(title|标题)\s*[:：]\s*", "", title, flags=re.I).strip("\"'“”*# ")
+        title = title if _in_script(title, self.language) else topic
         return title, {pair: _first_sentence(c.text) or pair[0] for pair, c in zip(pairs, out[1:])}
 
     def assemble(self, tops: list[str], subs: list[list[str]], briefs: dict, words: int) -> list[Section]:

@@ -38,6 +38,8 @@ def smart_responder(request) -> str:
     if request.prefill.rstrip().endswith(".") and re.search(r"(\d+)\.$", request.prefill.strip()):
         k = int(re.search(r"(\d+)\.$", request.prefill.strip()).group(1))
         parent = re.search(r'has a chapter titled "([^"]+)"', user)
+        if re.search(r"[\u4e00-\u9fff]", user):  # a Chinese topic gets Chinese titles
+            return f" {parent.group(1)}之{k}" if parent else f" 第{k}部分"
         return f" {parent.group(1)} detail {k}" if parent else f" Part {k} of the story"
     if "say what this section should explain" in user:
         return "It explains one part of the story of coffee."

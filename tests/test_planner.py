@@ -95,3 +95,20 @@ def test_empty_and_absurd_topics_are_refused(fake):
 def test_chinese_topic_gets_chinese_language(fake):
     outline = Planner(fake, Prompts()).plan(PlanRequest(topic="咖啡的历史", words=1000))
     assert outline.language == "zh"
+
+
+def test_a_chinese_plan_resamples_english_titles_and_drops_a_title_prefix():
+    answers = iter([" Tea ceremonies", " 茶的起源", " Tea trade", " 茶马古道", " 现代茶饮"] + [" 茶文化"] * 20)
+
+    def mixed(request):
+        user = request.messages[-1].content
+        if request.prefill:  # the numbered title lists
+            return next(answers)
+        if "short, specific title" in user:
+            return "Title: 中国茶文化\ufffd"
+        return "这一节讲述茶的历史。"
+
+    outline = Planner(ScriptedBackend(mixed), Prompts()).plan(
+        PlanRequest(topic="茶文化", words=600, sections=3, depth=1))
+    assert [s.title for s in outline.sections] == ["茶的起源", "茶马古道", "现代茶饮"]
+    assert outline.title == "中国茶文化"
