@@ -43,7 +43,7 @@ def measure(checker, outline, texts: list[str]) -> dict:
     later = rows[1:] or rows  # the first section has nothing to repeat
     return {"relevance": [r.topic_relevance for r in rows], "redundancy": [r.redundancy for r in later],
             "shared": [r.shared_ngrams for r in later],
-            "loops": [r.repetition > checker.thresholds.max_repetition for r in rows]}
+            "loops": [checker.looped(r) for r in rows]}
 
 
 def run(outline, backend, checker, *, check: bool, seed: int, penalty: float) -> tuple[list[str], float, int]:

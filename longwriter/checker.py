@@ -144,6 +144,15 @@ class Checker:
         scores.problems = self.problems(scores, topic=topic, title=title, brief=brief)
         return scores
 
+    def repeated(self, s: Scores) -> bool:
+        """The section retells an accepted one (by meaning or by shared wording)."""
+        t = self.thresholds
+        return s.redundancy > t.max_redundancy or s.shared_ngrams > t.max_shared_ngrams
+
+    def looped(self, s: Scores) -> bool:
+        """The section repeats itself (a loop, or copied sentences)."""
+        return s.repetition > self.thresholds.max_repetition
+
     def problems(self, s: Scores, *, topic: str, title: str, brief: str) -> list[str]:
         """Feedback sentences for every threshold the scores break (empty: passed)."""
         t, out = self.thresholds, []
@@ -151,10 +160,10 @@ class Checker:
             out.append(f"It drifted away from the document's topic ({topic}); stay on it.")
         if s.brief_relevance < t.min_brief_relevance:
             out.append(f"It did not cover what the section \"{title}\" is about; cover exactly that.")
-        if s.redundancy > t.max_redundancy or s.shared_ngrams > t.max_shared_ngrams:
+        if self.repeated(s):
             out.append(f"It retold what the section \"{s.closest}\" already covers. Leave that to it and "
                        f"write only about this: {brief}")
-        if s.repetition > t.max_repetition:
+        if self.looped(s):
             out.append("It repeated its own sentences; every sentence must add something new.")
         if s.length_ratio < t.min_length_ratio:
             out.append("It was far too short; write the full length asked for.")

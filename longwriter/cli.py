@@ -88,7 +88,7 @@ def write_options(f):
     f = click.option("--temperature", type=click.FloatRange(0.0, 2.0), default=0.7, show_default=True,
                      help="Sampling temperature for sections (0 = greedy).")(f)
     f = click.option("--repetition-penalty", type=click.FloatRange(1.0, 2.0), default=1.15, show_default=True,
-                     help="Penalty on tokens already used (1.0 = none; rewrites add 0.1 per attempt).")(f)
+                     help="Penalty on tokens already used (1.0 = none; rewrites of looping drafts add 0.1).")(f)
     f = thresholds_option(f)
     return f
 

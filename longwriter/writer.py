@@ -187,9 +187,9 @@ class SectionWriter:
         section it retold to avoid, and a higher repetition penalty only when it looped (the
         penalty also covers the prompt's topic words, so raising it otherwise pushes the
         rewrite off-topic; measured on the embedded model)."""
-        looped = scores.repetition > self.checker.thresholds.max_repetition
+        boost = 0.1 if self.checker.looped(scores) else 0.0
         return _Attempt(section_id=previous.section_id, number=number, feedback=scores.problems,
-                        avoid=self._retold(scores), penalty_boost=previous.penalty_boost + (0.1 if looped else 0.0))
+                        avoid=self._retold(scores), penalty_boost=previous.penalty_boost + boost)
 
     def _draft(self, ctx: SectionContext, plan: _Attempt):
         """Draft, continue while short of the budget, trim when long."""
@@ -227,9 +227,7 @@ class SectionWriter:
     def _retold(self, scores: Scores) -> str:
         """The earlier section a rejected draft repeated, for the rewrite to avoid: its words get
         the repetition penalty as if already written, which steers the model to new material."""
-        t = self.checker.thresholds
-        repeated = scores.redundancy > t.max_redundancy or scores.shared_ngrams > t.max_shared_ngrams
-        if not (self.settings.avoid_retelling and repeated and scores.closest):
+        if not (self.settings.avoid_retelling and self.checker.repeated(scores) and scores.closest):
             return ""
         return self._accepted().get(scores.closest, "")
 
