@@ -2,7 +2,7 @@ import pytest
 import yaml
 
 from longwriter.errors import OutlineError
-from longwriter.outline import dump_outline, load_outline, parse_outline, rebalance, slugify
+from longwriter.outline import MAX_TITLE_CHARS, dump_outline, load_outline, parse_outline, rebalance, slugify
 
 from .conftest import make_outline
 
@@ -82,9 +82,61 @@ def test_slugify_blocks_path_traversal():
     assert "/" not in slugify("a/b\\c", "s")
 
 
+TRICKY = ["No", "on", "0600", "1e5", "0o17", "0x1F", "1:30", "[brackets]: and colons", 'say "hi"', "it's",
+          "# not a comment", "a # b", "咖啡的历史", "- dash", "? query", "{brace}", "null", "~", "TRUE", ".inf",
+          ".nan", "=", "<<", "2024-01-01", "@at", "`tick`", "%pct", "*star", "&amp", "!bang", "|pipe", ">gt",
+          " leading", "trailing ", "tab\there", "€ and ☕", "x" * MAX_TITLE_CHARS]
+
+
+def test_dump_round_trips_tricky_text_through_load(tmp_path):
+    """Titles a YAML 1.1 or 1.2 reader would take for booleans, numbers, dates, comments or
+    flow syntax come back as the same text."""
+    sections = [{"id": f"s{i}", "title": t, "brief": f"{t}\nsecond line: {t}", "words": 1}
+                for i, t in enumerate(TRICKY)]
+    sections[0]["brief"] = "a NEL\x85inside"  # PyYAML writes it raw unless told to quote, then reads a space
+    sections[1]["brief"] = "ends with NEL\x85"
+    sections[2]["brief"] = "all of them: NEL\x85, LS\u2028, PS\u2029, CR\r, tab\t."
+    sections.append({"id": "on", "title": "id on", "words": 1, "depends_on": ["s0", "s2"], "children": [
+        {"id": "0600", "title": "咖啡", "words": 1}, {"id": "No", "title": "No", "words": 1, "depends_on": ["s1"]}]})
+    outline = parse_outline({"title": "No: [咖啡] # 1", "topic": "咖啡的历史 'quoted'", "audience": "yes",
+                             "style": "0600", "language": "zh", "words": 5000, "sections": sections})
+    path = tmp_path / "o.yaml"
+    path.write_text(dump_outline(outline), encoding="utf-8")
+    loaded = load_outline(path)
+    assert loaded == outline
+    assert [s.title for s in loaded.leaves()][: len(TRICKY)] == TRICKY
+    assert [s.id for _, s in loaded.walk()][-3:] == ["on", "0600", "No"]
+
+
 def test_dump_keeps_unicode_and_is_plain_yaml():
     outline = parse_outline({"title": "咖啡", "topic": "咖啡的历史", "words": 100,
                              "sections": [{"id": "s1", "title": "起源", "words": 1}]})
     text = dump_outline(outline)
     assert "咖啡的历史" in text
     assert yaml.safe_load(text)["sections"][0]["title"] == "起源"
+
+
+def test_find_remembers_positions_but_never_returns_a_stale_section():
+    outline = make_outline(3, 3, 900)
+    assert outline.find("c2s3").title == "Coffee part 2.3"
+    outline.sections.reverse()  # the remembered position now holds another section
+    assert outline.find("c2s3").title == "Coffee part 2.3"
+    assert outline.leaf_ids_under("c3") == ["c3s1", "c3s2", "c3s3"]
+    outline.sections[1].children.pop()  # c2s3 removed
+    with pytest.raises(KeyError):
+        outline.find("c2s3")
+    assert make_outline(3, 3, 900).find("c1s1").id == "c1s1"  # same ids in another outline
+
+
+def test_lookups_on_a_large_outline_are_fast():
+    """The graph builder looks up a section per dependency pair: that must not walk the tree."""
+    import time
+
+    outline = parse_outline({"title": "T", "topic": "coffee", "words": 100_000, "sections": [
+        {"id": f"c{i}", "title": "C", "words": 1, "children": [{"id": f"c{i}s{j}", "title": "S", "words": 1}
+                                                               for j in range(5)]} for i in range(200)]})
+    started = time.perf_counter()
+    for _ in range(20):
+        for leaf in outline.leaves():
+            assert outline.leaf_ids_under(leaf.id) == [leaf.id]
+    assert time.perf_counter() - started < 2  # 20,000 look-ups; walking the tree each time takes ~10 s
