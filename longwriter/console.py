@@ -1,5 +1,11 @@
 """Terminal output (the only module that imports rich): live progress while writing, and the
-checker's table of the worst sections."""
+checker's table of the worst sections.
+
+Everything printed here may contain user text (paths, section ids, titles, topics, error
+messages), so nothing is ever passed to rich as a markup string: text goes in as
+``rich.text.Text`` objects, which rich prints as they are (``[bold]``, ``[/x]`` and
+``:smile:`` included), and styles are applied to whole pieces.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,45 @@ import sys
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 err = Console(stderr=True)
+# The scores table's console; None: a fresh one on whatever sys.stdout is at the time.
+out: Console | None = None
+
+
+def _line(prefix: str, style: str, message) -> Text:
+    """``prefix`` in ``style``, a space, then ``message`` exactly as given."""
+    return Text.assemble((prefix, style), " ", str(message))
+
+
+def _say(console: Console, text: Text) -> None:
+    # soft_wrap: a long line is left to the terminal, never cut into several lines by rich.
+    console.print(text, soft_wrap=True, highlight=False)
+
+
+def error(message: str) -> None:
+    """A one-line error on stderr: ``error: <message>``, the prefix in bold red."""
+    _say(err, _line("error:", "bold red", message))
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr: ``warning: <message>``, the prefix in yellow."""
+    _say(err, _line("warning:", "yellow", message))
+
+
+def info(message: str, style: str | None = None) -> None:
+    """``message`` on stderr as it is, optionally styled as a whole (e.g. ``style="dim"``)."""
+    _say(err, Text(str(message), style=style or ""))
 
 
 class RichProgress:
     """Sections done / total, tokens per second of the last batch, and the current stage."""
 
     def __init__(self) -> None:
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=err,
-                            disable=not sys.stderr.isatty())
+        self.bar = Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("{task.fields[rate]}", markup=False),
+                            TimeElapsedColumn(), console=err, disable=not sys.stderr.isatty())
         self.task = None
 
     def __enter__(self) -> RichProgress:
@@ -29,39 +63,43 @@ class RichProgress:
         self.bar.stop()
 
     def stage(self, text: str) -> None:
-        err.print(f"[dim]{text}...[/dim]")
+        """What the run is doing now (``planning``, ``loading model``...), dimmed."""
+        _say(self.bar.console, Text(f"{text}...", style="dim"))
 
     def start(self, total: int, done: int) -> None:
+        """Start the bar at ``done`` of ``total`` sections (a resumed run starts past 0)."""
         if done:
-            err.print(f"[dim]{done} of {total} sections already written; resuming[/dim]")
+            _say(self.bar.console, Text(f"{done} of {total} sections already written; resuming", style="dim"))
         self.task = self.bar.add_task("sections", total=total, completed=done, rate="")
 
     def batch(self, stats) -> None:
+        """Show the size and speed of the batch just generated."""
         rate = stats.completion_tokens / stats.seconds if stats.seconds else 0.0
         self.bar.update(self.task, rate=f"batch {stats.size}, {rate:.0f} tok/s")
 
     def section(self, result) -> None:
+        """One section finished: advance the bar and say which."""
         self.bar.advance(self.task)
         tries = f", {result.attempts} drafts" if result.attempts > 1 else ""
-        self.bar.console.print(f"[green]done[/green] {result.id} ({result.words}/{result.budget} words{tries})")
+        _say(self.bar.console, _line("done", "green", f"{result.id} ({result.words}/{result.budget} words{tries})"))
 
-
-def error(message: str) -> None:
-    """A one-line error on stderr."""
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
-
-
-def info(message: str) -> None:
-    err.print(message, highlight=False, soft_wrap=True)
+    def warn(self, text: str) -> None:
+        """A one-line warning printed above the live bar."""
+        _say(self.bar.console, _line("warning:", "yellow", text))
 
 
 def scores_table(rows, worst: int) -> None:
-    """Print the ``worst`` sections by quality, with every score and the problems found."""
+    """Print the ``worst`` sections by quality (none when ``worst`` <= 0), with every score
+    and the problems found, on stdout."""
+    chosen = sorted(rows, key=lambda r: r[2].quality())[: max(worst, 0)]
+    if not chosen:
+        return
     table = Table(title="Sections, worst first")
     for col in ("section", "topic", "brief", "redund.", "shared 4g", "repet.", "length", "problems"):
         table.add_column(col)
-    for sid, title, s in sorted(rows, key=lambda r: r[2].quality())[:worst]:
-        table.add_row(f"{sid}\n[dim]{title}[/dim]", f"{s.topic_relevance:.2f}", f"{s.brief_relevance:.2f}",
-                      f"{s.redundancy:.2f}", f"{s.shared_ngrams:.2f}", f"{s.repetition:.2f}",
-                      f"{s.length_ratio:.2f}", "\n".join(s.problems) or "[green]ok[/green]")
-    Console().print(table)
+    for sid, title, s in chosen:
+        scores = (s.topic_relevance, s.brief_relevance, s.redundancy, s.shared_ngrams, s.repetition, s.length_ratio)
+        problems = Text("\n".join(map(str, s.problems))) if s.problems else Text("ok", style="green")
+        table.add_row(Text.assemble(str(sid), "\n", (str(title), "dim")), *(Text(f"{v:.2f}") for v in scores),
+                      problems)
+    (out or Console()).print(table)
