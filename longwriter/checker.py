@@ -19,14 +19,14 @@ class Thresholds(BaseModel):
     """Pass/fail limits. Defaults were calibrated on the embedded model's drafts (README);
     override any of them from a YAML file with ``--thresholds``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    min_topic_relevance: float = Field(0.30, description="cosine(section, topic) at least")
-    min_brief_relevance: float = Field(0.30, description="cosine(section, title+brief) at least")
-    max_redundancy: float = Field(0.70, description="cosine to any accepted section at most")
-    max_shared_ngrams: float = Field(0.20, description="share of 4-grams found in an accepted section")
-    max_repetition: float = Field(0.20, description="share of repeated 4-grams inside the section")
-    min_length_ratio: float = Field(0.60, description="words / budget at least")
+    min_topic_relevance: float = Field(0.30, ge=-1.0, le=1.0, description="cosine(section, topic) at least")
+    min_brief_relevance: float = Field(0.30, ge=-1.0, le=1.0, description="cosine(section, title+brief) at least")
+    max_redundancy: float = Field(0.70, ge=-1.0, le=1.0, description="cosine to any accepted section at most")
+    max_shared_ngrams: float = Field(0.20, ge=0.0, le=1.0, description="share of 4-grams found in an accepted section")
+    max_repetition: float = Field(0.20, ge=0.0, le=1.0, description="share of repeated 4-grams inside the section")
+    min_length_ratio: float = Field(0.60, ge=0.0, le=10.0, description="words / budget at least")
 
 
 def load_thresholds(path: str) -> Thresholds:
@@ -34,8 +34,13 @@ def load_thresholds(path: str) -> Thresholds:
     import yaml
 
     try:
-        data = yaml.safe_load(open(path, encoding="utf-8")) or {}
-        return Thresholds.model_validate(data)
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f.read(65_536))  # a thresholds file is a few lines
+        if data is None:
+            return Thresholds()
+        if not isinstance(data, dict):
+            raise InputError(f"thresholds file '{path}': must be a mapping of field: value")
+        return Thresholds.model_validate(data, strict=False)
     except OSError as err:
         raise InputError(f"thresholds file '{path}': cannot read ({err.strerror})") from None
     except (yaml.YAMLError, UnicodeDecodeError):

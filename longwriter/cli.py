@@ -4,6 +4,8 @@ one-line message and its own exit code; the pipeline is imported only inside com
 
 from __future__ import annotations
 
+import math
+import os
 import signal
 import sys
 from contextlib import contextmanager
@@ -11,14 +13,28 @@ from pathlib import Path
 
 import click
 
+from . import defaults
 from .errors import Interrupted, LongwriterError
 
 POLICY = click.Choice(["serial", "chapter", "independent"])
 
 
+def _finite(ctx, param, value):
+    """Refuse nan and inf, which click's FloatRange lets through."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def _device(ctx, param, value):
+    if not defaults.DEVICE.match(value):
+        raise click.BadParameter(f"'{value}': use auto, cpu, mps, cuda or cuda:N")
+    return value
+
+
 @contextmanager
-def _graceful_interrupts(backend_ref: list):
-    """First Ctrl-C: stop generating, save finished work, exit. Second: abort at once."""
+def _graceful_interrupts(control):
+    """First Ctrl-C: stop (planning or writing), save finished work, exit 130. Second: abort."""
     hits = []
 
     def handler(signum, frame):
@@ -28,8 +44,7 @@ def _graceful_interrupts(backend_ref: list):
         from .console import info
 
         info("\nstopping after saving finished sections (Ctrl-C again to abort now)")
-        if backend_ref:
-            backend_ref[0].cancel()
+        control.stop()
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
@@ -39,7 +54,7 @@ def _graceful_interrupts(backend_ref: list):
 
 
 def _run(fn):
-    """Call ``fn`` and turn the project's errors into one-line messages and exit codes."""
+    """Call ``fn`` and turn every failure into a one-line message and its exit code."""
     from .console import error
 
     try:
@@ -50,44 +65,68 @@ def _run(fn):
     except KeyboardInterrupt:
         error("aborted; sections finished before the abort are saved and the run can be resumed")
         sys.exit(Interrupted.exit_code)
+    except Exception as err:  # a bug of ours: one line for the user, the traceback in a file
+        if os.environ.get("LONGWRITER_DEBUG"):
+            raise
+        error(f"internal error ({type(err).__name__}: {str(err)[:200]}); details in {_crash_log()}; "
+              "finished sections are saved")
+        sys.exit(1)
+
+
+def _crash_log() -> str:
+    import tempfile
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix="longwriter-crash-", suffix=".log")
+    with os.fdopen(fd, "w") as f:
+        f.write(traceback.format_exc())
+    return path
 
 
 def model_options(f):
     f = click.option("--model", "-m", default=None, help="Hugging Face model id or local directory "
                      "(default: the embedded SmolLM2-135M-Instruct).")(f)
-    f = click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda[:N].")(f)
+    f = click.option("--device", default="auto", show_default=True, callback=_device,
+                     help="auto, cpu, mps, cuda or cuda:N.")(f)
     f = click.option("--trust-remote-code", is_flag=True, help="Allow model code from the model's repository.")(f)
     f = click.option("--prompts-dir", type=click.Path(), default=None,
                      help="Directory of .j2 templates overriding the built-in prompts.")(f)
     return f
 
 
+def seed_option(f):
+    return click.option("--seed", type=click.IntRange(0, defaults.MAX_SEED), default=0, show_default=True,
+                        help="Changes every random draw (0 to 2^63-1).")(f)
+
+
 def plan_options(f):
     f = click.option("--topic", "-t", required=True, help="What the document is about (may state a length).")(f)
-    f = click.option("--words", "-w", type=click.IntRange(min=50, max=200_000), default=None,
+    f = click.option("--words", "-w", type=click.IntRange(min=50, max=defaults.MAX_WORDS), default=None,
                      help="Target length (English words / CJK characters). Default: from the topic, else 1200.")(f)
-    f = click.option("--audience", default="general readers", show_default=True)(f)
-    f = click.option("--style", default="clear, informative prose", show_default=True)(f)
+    f = click.option("--audience", default=defaults.AUDIENCE, show_default=True)(f)
+    f = click.option("--style", default=defaults.STYLE, show_default=True)(f)
     f = click.option("--language", default=None, help="Language code (default: from the topic; zh or en).")(f)
-    f = click.option("--sections", type=click.IntRange(min=1, max=200), default=None,
+    f = click.option("--sections", type=click.IntRange(min=1, max=defaults.MAX_SECTIONS), default=None,
                      help="Number of top-level sections (default: from --words).")(f)
     f = click.option("--depth", type=click.IntRange(1, 2), default=None, help="1 = flat, 2 = chapters.")(f)
-    f = click.option("--seed", type=int, default=0, show_default=True)(f)
+    f = seed_option(f)
     return f
 
 
 def write_options(f):
     f = click.option("--context", "policy", type=POLICY, default="chapter", show_default=True,
                      help="serial: one chain; chapter: chapters in parallel; independent: outline only.")(f)
-    f = click.option("--batch-size", type=click.IntRange(min=1), default=None,
+    f = click.option("--batch-size", type=click.IntRange(min=1, max=4096), default=None,
                      help="Requests per generate call (default: automatic).")(f)
     f = click.option("--no-check", is_flag=True, help="Skip the topic-consistency checker.")(f)
     f = click.option("--judge", is_flag=True, help="Also ask the model a yes/no relevance question.")(f)
-    f = click.option("--attempts", type=click.IntRange(1, 10), default=2, show_default=True,
-                     help="Drafts per section when the checker rejects one.")(f)
-    f = click.option("--temperature", type=click.FloatRange(0.0, 2.0), default=0.7, show_default=True,
+    f = click.option("--attempts", type=click.IntRange(1, 10), default=defaults.MAX_ATTEMPTS,
+                     show_default=True, help="Drafts per section when the checker rejects one.")(f)
+    f = click.option("--temperature", type=click.FloatRange(0.0, 2.0), callback=_finite, show_default=True,
+                     default=defaults.TEMPERATURE,
                      help="Sampling temperature for sections (0 = greedy).")(f)
-    f = click.option("--repetition-penalty", type=click.FloatRange(1.0, 2.0), default=1.15, show_default=True,
+    f = click.option("--repetition-penalty", type=click.FloatRange(1.0, 2.0), callback=_finite, show_default=True,
+                     default=defaults.REPETITION_PENALTY,
                      help="Penalty on tokens already used (1.0 = none; rewrites of looping drafts add 0.1).")(f)
     f = thresholds_option(f)
     return f
@@ -99,7 +138,8 @@ def thresholds_option(f):
 
 
 def _checker(o: dict):
-    """The checker with the user's thresholds (None when --no-check: nothing to load)."""
+    """The checker with the user's thresholds (None when --no-check). Building it is cheap:
+    its embedding model loads on first use, inside the run."""
     if o.get("no_check"):
         return None
     from .checker import load_thresholds
@@ -120,15 +160,11 @@ def _settings(o: dict):
                           temperature=o["temperature"], repetition_penalty=o["repetition_penalty"])
 
 
-def _backend(o: dict, ref: list):
-    from .backends import load_backend
-    from .console import info
+def _model(o: dict):
+    from .backends import ModelSpec
 
-    info(f"[dim]loading model {o['model'] or 'smollm2-135m-instruct (embedded)'}...[/dim]")
-    backend = load_backend(o["model"], device=o["device"], batch_size=o.get("batch_size"),
-                           trust_remote_code=o["trust_remote_code"])
-    ref.append(backend)
-    return backend
+    return ModelSpec(name=o["model"], device=o["device"], batch_size=o.get("batch_size"),
+                     trust_remote_code=o["trust_remote_code"])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,25 +182,42 @@ def main() -> None:
 @plan_options
 @model_options
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default="outline.yaml", show_default=True)
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 def plan(**o) -> None:
     """Plan an outline and save it as YAML for editing."""
 
     def go():
+        from .console import info
         from .outline import dump_outline
+        from .pipeline import RunControl, plan_request
         from .pipeline import plan as plan_outline
-        from .planner import check_topic
         from .prompts import Prompts
 
-        check_topic(o["topic"])
-        Prompts(o["prompts_dir"])  # refuse a bad prompts directory before loading the model
-        outline = plan_outline(o["topic"], words=o["words"], backend=_backend(o, []), prompts_dir=o["prompts_dir"],
-                               **_plan_kwargs(o))
-        _write_text(Path(o["output"]), dump_outline(outline))
-        from .console import info
-
-        info(f"outline with {len(outline.leaves())} sections, {outline.words} words -> {o['output']}")
+        request = plan_request(o["topic"], o["words"], **_plan_kwargs(o))  # refuse bad input first
+        Prompts(o["prompts_dir"])
+        output = _output_file(Path(o["output"]), o["force"])
+        control = RunControl()
+        info(f"loading model {o['model'] or 'smollm2-135m-instruct (embedded)'}...", style="dim")
+        with _graceful_interrupts(control):
+            outline = plan_outline(request.topic, model=_model(o), prompts_dir=o["prompts_dir"], control=control,
+                                   **request.model_dump(exclude={"topic", "max_attempts"}))
+        _write_text(output, dump_outline(outline))
+        info(f"outline with {len(outline.leaves())} sections, {outline.words} words -> {output}")
 
     _run(go)
+
+
+def _output_file(path: Path, force: bool) -> Path:
+    """An output file we may write: never a directory, never the user's file unless --force."""
+    from .errors import OutputError
+
+    if path.is_dir():
+        raise OutputError(f"'{path}' is a directory")
+    if path.exists() and not force:
+        raise OutputError(f"'{path}' exists; pass --force to replace it, or -o another file")
+    if not path.parent.is_dir():
+        raise OutputError(f"cannot write '{path}': no directory '{path.parent}'")
+    return path
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -182,7 +235,7 @@ def _write_text(path: Path, text: str) -> None:
 @click.option("--out", "-o", type=click.Path(), required=True, help="Output directory (resumes if it exists).")
 @write_options
 @model_options
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option
 def expand(outline_file: str, out: str, **o) -> None:
     """Write the document for an (edited) outline YAML file."""
 
@@ -190,15 +243,14 @@ def expand(outline_file: str, out: str, **o) -> None:
         from .outline import load_outline
         from .pipeline import expand as expand_outline
         from .prompts import Prompts
-        from .store import RunDir
 
-        outline = load_outline(outline_file)  # refuse bad input before the model loads
+        load_outline(outline_file)  # refuse bad input before anything else
         Prompts(o["prompts_dir"])
-        RunDir(out)
         checker = _checker(o)
-        _write_document(lambda ref, progress: expand_outline(
-            outline, out, backend=_backend(o, ref), settings=_settings(o), policy=o["policy"],
-            batch_size=o["batch_size"], prompts_dir=o["prompts_dir"], checker=checker, progress=progress))
+        _write_document(lambda control, progress: expand_outline(
+            Path(outline_file), out, model=_model(o), settings=_settings(o), policy=o["policy"],
+            batch_size=o["batch_size"], prompts_dir=o["prompts_dir"], checker=checker, progress=progress,
+            control=control))
 
     _run(go)
 
@@ -207,56 +259,56 @@ def expand(outline_file: str, out: str, **o) -> None:
 @plan_options
 @write_options
 @model_options
-@click.option("--out", "-o", type=click.Path(), default=None, help="Output directory (default: from the topic).")
+@click.option("--out", "-o", type=click.Path(), default=None,
+              help="Output directory (default: from the topic, unique per topic).")
 def draft(out: str | None, **o) -> None:
     """Plan and write a whole document in one go."""
 
     def go():
-        from .outline import slugify
         from .pipeline import draft as draft_document
-        from .planner import check_topic
+        from .pipeline import plan_request
         from .prompts import Prompts
-        from .store import RunDir
+        from .store import default_out
 
-        topic = check_topic(o["topic"])
-        target = out or slugify(topic, "document")
+        request = plan_request(o["topic"], o["words"], **_plan_kwargs(o))
+        target = out or default_out(request.topic)
         Prompts(o["prompts_dir"])
-        RunDir(target)
         checker = _checker(o)
-        _write_document(lambda ref, progress: draft_document(
-            topic, target, words=o["words"], backend=_backend(o, ref), prompts_dir=o["prompts_dir"],
+        _write_document(lambda control, progress: draft_document(
+            request.topic, target, words=request.words, model=_model(o), prompts_dir=o["prompts_dir"],
             plan_options=_plan_kwargs(o), settings=_settings(o), policy=o["policy"], batch_size=o["batch_size"],
-            checker=checker, progress=progress))
+            checker=checker, progress=progress, control=control))
 
     _run(go)
 
 
 def _write_document(run) -> None:
     from .console import RichProgress, info
+    from .pipeline import RunControl
 
-    ref: list = []
-    with _graceful_interrupts(ref), RichProgress() as progress:
-        result = run(ref, progress)
+    control = RunControl()
+    with _graceful_interrupts(control), RichProgress() as progress:
+        result = run(control, progress)
     r = result.report
-    info(f"[bold]{result.directory / 'document.md'}[/bold]: {len(r.sections)} sections, {r.produced_words} words "
+    info(f"{result.directory / 'document.md'}: {len(r.sections)} sections, {r.produced_words} words "
          f"(asked {r.required_words}, length score {r.length_score}), {r.seconds:.0f} s")
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--worst", type=int, default=10, show_default=True, help="How many sections to list.")
+@click.option("--worst", type=click.IntRange(1, 100_000), default=10, show_default=True,
+              help="How many sections to list.")
 @thresholds_option
 def check(run_dir: str, worst: int, thresholds_file: str | None) -> None:
-    """Re-score a finished draft and list its worst sections."""
+    """Re-score a finished draft and list its worst sections (reads only)."""
 
     def go():
-        from .console import scores_table
-        from .errors import OutputError
+        from .console import scores_table, warn
         from .pipeline import rescore
+        from .store import RunDir
 
-        if not (Path(run_dir) / "outline.yaml").is_file():
-            raise OutputError(f"'{run_dir}' is not a longwriter run directory (no outline.yaml)")
-        rows = rescore(run_dir, checker=_checker({"thresholds_file": thresholds_file}))
+        RunDir.read_only(run_dir)  # refuse a folder that holds no run before loading anything
+        rows = rescore(run_dir, checker=_checker({"thresholds_file": thresholds_file}), notify=warn)
         scores_table(rows, worst)
         failing = sum(1 for _, _, s in rows if not s.passed)
         click.echo(f"{len(rows)} sections scored, {failing} failing")

@@ -25,6 +25,7 @@ import networkx as nx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import defaults
 from .errors import OutlineError
 
 # ---------------------------------------------------------------- limits
@@ -36,7 +37,7 @@ MAX_YAML_NODES = 50_000  # YAML values once aliases are expanded, keys included 
 MAX_DEPTH = 5  # levels of sections: ## for the top level, ###### for the fifth
 MAX_SECTIONS = 2_000  # nodes of the tree, parents included
 MAX_LEAVES = 1_000  # sections that get written
-MAX_WORDS = 200_000  # document target (the CLI caps --words at the same value)
+MAX_WORDS = defaults.MAX_WORDS  # document target (the CLI caps --words at the same value)
 MIN_LEAF_WORDS = 10  # smallest budget worth a model call
 MAX_ID_CHARS = 80
 MAX_TITLE_CHARS = 300
@@ -87,8 +88,8 @@ class Outline(BaseModel):
 
     title: str = Field(min_length=1)
     topic: str = Field(min_length=1)
-    audience: str = "general readers"
-    style: str = "clear, informative prose"
+    audience: str = defaults.AUDIENCE
+    style: str = defaults.STYLE
     language: str = "en"
     words: int = Field(gt=0)
     sections: list[Section] = Field(min_length=1)

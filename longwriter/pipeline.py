@@ -1,47 +1,86 @@
 """The stages joined up: plan -> expand (schedule, write, check, persist) -> assemble.
-These functions are the Python API; the CLI is a thin layer over them."""
+These functions are the Python API; the CLI is a thin layer over them.
+
+Order matters for safety: the output directory is locked and checked first, then the model
+is loaded, then the outline is planned (or reused), then sections are written. A run that
+fails or is stopped before writing anything leaves no folder behind."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from .backends import Backend, load_backend
+from .backends import Backend, ModelSpec, load_backend
 from .checker import Checker, Scores, Thresholds, accept
 from .context import ContextBuilder
+from .errors import Interrupted, OutputError
 from .graph import Policy, build_graph
 from .length import length_score, parse_length
 from .outline import Outline, load_outline
 from .planner import PlanRequest, Planner, check_topic
 from .prompts import Prompts
 from .scheduler import BatchStats, Scheduler
-from .store import RunDir
+from .store import OUTLINE, REPORT, RunDir
 from .writer import SectionResult, SectionWriter, WriterSettings
 
 DEFAULT_WORDS = 1200
+log = logging.getLogger("longwriter")
 
 
 class Progress(Protocol):
     """What the pipeline reports while it works (the console layer draws it)."""
 
     def stage(self, text: str) -> None: ...
+    def warn(self, text: str) -> None: ...
     def start(self, total: int, done: int) -> None: ...
     def batch(self, stats: BatchStats) -> None: ...
     def section(self, result: SectionResult) -> None: ...
 
 
 class Silent:
-    """A progress sink that shows nothing (the API's default)."""
+    """A progress sink that shows nothing (the API's default); warnings go to logging."""
 
     def stage(self, text: str) -> None: ...
+    def warn(self, text: str) -> None:
+        log.warning(text)
     def start(self, total: int, done: int) -> None: ...
     def batch(self, stats: BatchStats) -> None: ...
     def section(self, result: SectionResult) -> None: ...
+
+
+class RunControl:
+    """Stops a run from outside (a signal handler, another thread): the flag is checked
+    between steps, and every backend attached to the run is cancelled at once."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._backends: list[Backend] = []
+
+    def stop(self) -> None:
+        self._stop.set()
+        for backend in self._backends:
+            backend.cancel()
+
+    def attach(self, backend: Backend) -> None:
+        self._backends.append(backend)
+        if self.stopped:
+            backend.cancel()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Interrupted` if the run was asked to stop."""
+        if self.stopped:
+            raise Interrupted("stopped by the user; finished sections are saved")
 
 
 class Report(BaseModel):
@@ -69,19 +108,54 @@ class DraftResult(BaseModel):
     report: Report
 
 
+@dataclass
+class Job:
+    """One run's state, handed from stage to stage instead of long parameter lists."""
+
+    outline: Outline
+    run: RunDir
+    backend: Backend
+    prompts: Prompts
+    settings: WriterSettings
+    policy: Policy
+    batch_size: int | None
+    checker: Checker | None
+    progress: Progress
+    control: RunControl
+
+
 def target_words(topic: str, words: int | None) -> int:
     """The length asked for: ``words``, else a length stated in the topic, else the default."""
     return words or parse_length(topic) or DEFAULT_WORDS
 
 
-def plan(topic: str, *, words: int | None = None, backend: Backend | None = None, model: str | None = None,
-         prompts_dir: str | Path | None = None, **options) -> Outline:
+def plan_request(topic: str, words: int | None = None, **options) -> PlanRequest:
+    """A validated planning request (refused with a one-line error before any model loads)."""
+    topic = check_topic(topic)
+    return PlanRequest(topic=topic, words=target_words(topic, words), **options)
+
+
+def start_backend(backend: Backend | None, model: str | ModelSpec | None, control: RunControl,
+                  progress: Progress | None = None) -> Backend:
+    """The backend for this run: given, or loaded now; cleared of an earlier run's cancel."""
+    if backend is None:
+        spec = model if isinstance(model, ModelSpec) else ModelSpec(name=model)
+        (progress or Silent()).stage(f"loading model {spec.name or 'smollm2-135m-instruct (embedded)'}")
+        backend = load_backend(spec.name, device=spec.device, batch_size=spec.batch_size,
+                               trust_remote_code=spec.trust_remote_code)
+    backend.reset()
+    control.attach(backend)
+    control.check()
+    return backend
+
+
+def plan(topic: str, *, words: int | None = None, backend: Backend | None = None,
+         model: str | ModelSpec | None = None, prompts_dir: str | Path | None = None,
+         control: RunControl | None = None, **options) -> Outline:
     """Plan an outline for ``topic`` with the model (options: audience, style, language,
     sections, depth, seed). Returns the validated outline; save it with ``dump_outline``."""
-    topic = check_topic(topic)
-    prompts = Prompts(prompts_dir)
-    backend = backend or load_backend(model)
-    return Planner(backend, prompts).plan(PlanRequest(topic=topic, words=target_words(topic, words), **options))
+    request, prompts, control = plan_request(topic, words, **options), Prompts(prompts_dir), control or RunControl()
+    return Planner(start_backend(backend, model, control), prompts).plan(request)
 
 
 def make_checker(thresholds: Thresholds | None = None) -> Checker:
@@ -100,91 +174,124 @@ def _stale(graph: nx.DiGraph, finished: dict[str, SectionResult]) -> set[str]:
 
 
 def expand(outline: Outline | str | Path, out: str | Path, *, backend: Backend | None = None,
-           model: str | None = None, settings: WriterSettings | None = None, policy: Policy = "chapter",
-           batch_size: int | None = None, prompts_dir: str | Path | None = None,
+           model: str | ModelSpec | None = None, settings: WriterSettings | None = None,
+           policy: Policy = "chapter", batch_size: int | None = None, prompts_dir: str | Path | None = None,
            checker: Checker | None = None, progress: Progress | None = None,
-           should_stop: Callable[[], bool] = lambda: False) -> DraftResult:
-    """Write every section of ``outline`` into the directory ``out``, resuming what a previous
-    run finished there. Returns the assembled document and the run report."""
-    outline = load_outline(outline) if isinstance(outline, (str, Path)) else outline
-    settings, progress = settings or WriterSettings(), progress or Silent()
+           control: RunControl | None = None) -> DraftResult:
+    """Write every section of ``outline`` (an Outline or a YAML path) into the directory
+    ``out``, resuming what a previous run of the same job finished there. Returns the
+    assembled document and the run report."""
+    source = Path(outline) if isinstance(outline, (str, Path)) else None
+    outline = load_outline(source) if source else outline
+    progress, control = progress or Silent(), control or RunControl()
     graph, prompts = build_graph(outline, policy), Prompts(prompts_dir)
-    with RunDir(out) as run:
-        run.save_outline(outline)
-        finished = run.finished(outline)
-        finished = {k: v for k, v in finished.items() if k not in _stale(graph, finished)}
-        backend = backend or load_backend(model)
-        backend.reset()
-        if settings.check and checker is None:
-            progress.stage("loading the checker's embedding model")
-            checker = make_checker()
-        return _write(outline, run, graph, backend, prompts, settings, checker, finished, policy, batch_size,
-                      progress, should_stop)
-
-
-def _write(outline, run, graph, backend, prompts, settings, checker, finished, policy, batch_size, progress,
-           should_stop) -> DraftResult:
-    contexts = ContextBuilder(outline, graph, backend.count_tokens)
-    writer = SectionWriter(outline, contexts, prompts, backend.count_tokens, settings,
-                           checker if settings.check else None)
-    results: dict[str, SectionResult] = dict(finished)
-    for sid, r in finished.items():
-        writer.texts[sid], writer.summaries[sid] = r.text, r.summary
-    order = {leaf.id: i for i, leaf in enumerate(outline.leaves())}
-
-    def accept(result: SectionResult) -> None:
-        writer.texts[result.id], writer.summaries[result.id] = result.text, result.summary
-        results[result.id] = result
-        run.save_section(order[result.id], result, {k: v for k, v in results.items() if k != result.id})
-        progress.section(result)
-
-    progress.start(len(order), len(finished))
-    started = time.perf_counter()
-    try:
-        Scheduler(graph, backend, writer.task, accept, done=set(finished), batch_size=batch_size,
-                  on_batch=progress.batch, should_stop=should_stop).run()
-    finally:
-        run.assemble(outline, results)  # even a stopped run leaves a readable partial document
-    return _finish(outline, run, results, backend, policy, time.perf_counter() - started, len(finished))
-
-
-def _finish(outline, run, results, backend, policy, seconds, resumed) -> DraftResult:
-    ordered = [results[leaf.id] for leaf in outline.leaves()]
-    document = (run.path / "document.md").read_text(encoding="utf-8")
-    produced = sum(r.words for r in ordered)
-    report = Report(model=backend.name, policy=policy, required_words=outline.words, produced_words=produced,
-                    length_score=round(length_score(outline.words, produced), 1), seconds=round(seconds, 2),
-                    completion_tokens=sum(r.completion_tokens for r in ordered), resumed_sections=resumed,
-                    sections=ordered)
-    run.save_json("report.json", report.model_dump(mode="json"))
-    return DraftResult(outline=outline, directory=run.path, document=document, report=report)
+    with RunDir(out, topic=outline.topic, accept=[source] if source else [], notify=progress.warn) as run:
+        job = Job(outline, run, start_backend(backend, model, control, progress), prompts, settings or WriterSettings(),
+                  policy, batch_size, checker, progress, control)
+        return _expand(job, graph)
 
 
 def draft(topic: str, out: str | Path, *, words: int | None = None, backend: Backend | None = None,
-          model: str | None = None, prompts_dir: str | Path | None = None, plan_options: dict | None = None,
-          progress: Progress | None = None, **expand_options) -> DraftResult:
-    """Plan and write a document about ``topic`` into ``out``. Re-running on the same directory
-    reuses its outline and finished sections (resume)."""
-    topic = check_topic(topic)
-    progress = progress or Silent()
-    backend = backend or load_backend(model)
-    existing = Path(out) / "outline.yaml"
-    if existing.is_file() and (Path(out) / "state.json").is_file():
-        progress.stage(f"resuming from {existing}")
-        outline = load_outline(existing)
-    else:
-        progress.stage("planning the outline")
-        outline = plan(topic, words=words, backend=backend, prompts_dir=prompts_dir, **(plan_options or {}))
-    return expand(outline, out, backend=backend, prompts_dir=prompts_dir, progress=progress, **expand_options)
+          model: str | ModelSpec | None = None, prompts_dir: str | Path | None = None,
+          plan_options: dict | None = None, settings: WriterSettings | None = None, policy: Policy = "chapter",
+          batch_size: int | None = None, checker: Checker | None = None, progress: Progress | None = None,
+          control: RunControl | None = None) -> DraftResult:
+    """Plan and write a document about ``topic`` into ``out``. An ``outline.yaml`` already in
+    ``out`` (a resumed run, or one the user put there) is used instead of planning."""
+    request = plan_request(topic, words, **(plan_options or {}))
+    progress, control, prompts = progress or Silent(), control or RunControl(), Prompts(prompts_dir)
+    out = Path(out)
+    with RunDir(out, topic=request.topic, accept=[out / OUTLINE], notify=progress.warn) as run:
+        backend = start_backend(backend, model, control, progress)
+        outline = _existing_outline(run, request.topic, progress)
+        if outline is None:
+            progress.stage("planning the outline")
+            outline = Planner(backend, prompts).plan(request)
+        job = Job(outline, run, backend, prompts, settings or WriterSettings(), policy, batch_size, checker,
+                  progress, control)
+        return _expand(job, build_graph(outline, policy))
 
 
-def rescore(out: str | Path, *, checker: Checker | None = None) -> list[tuple[str, str, Scores]]:
-    """Re-score a finished (or partial) run directory: (id, title, scores) per written section,
-    each compared against the sections before it, as the writer's checker does."""
-    run = RunDir(out)
-    outline = load_outline(run.path / "outline.yaml")
-    checker = checker or make_checker()
+def _existing_outline(run: RunDir, topic: str, progress: Progress) -> Outline | None:
+    """The outline already in the run directory, if any; it must be about the same topic."""
+    path = run.path / OUTLINE
+    if not path.is_file():
+        return None
+    outline = load_outline(path)
+    if outline.topic != topic:
+        raise OutputError(f"'{path}' is about '{outline.topic[:80]}', not this topic; pass another --out")
+    progress.stage(f"using the outline in {path}")
+    return outline
+
+
+def _expand(job: Job, graph: nx.DiGraph) -> DraftResult:
+    """Save the outline, find what is finished, load the checker, write the rest."""
+    run = job.run
+    run.forget_removed(job.outline)
+    run.save_outline(job.outline)
+    finished = run.finished(job.outline)
+    finished = {k: v for k, v in finished.items() if k not in _stale(graph, finished)}
+    if job.settings.check and job.checker is None:
+        job.progress.stage("loading the checker's embedding model")
+        job.checker = make_checker()
+    job.control.check()
+    return _write(job, graph, finished)
+
+
+def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]) -> DraftResult:
+    contexts = ContextBuilder(job.outline, graph, job.backend.count_tokens)
+    writer = SectionWriter(job.outline, contexts, job.prompts, job.backend.count_tokens, job.settings,
+                           job.checker if job.settings.check else None)
+    results: dict[str, SectionResult] = dict(finished)
+    for sid, r in finished.items():
+        writer.texts[sid], writer.summaries[sid] = r.text, r.summary
+
+    def on_done(result: SectionResult) -> None:
+        writer.texts[result.id], writer.summaries[result.id] = result.text, result.summary
+        results[result.id] = result
+        job.run.save_section(result)
+        job.progress.section(result)
+
+    job.progress.start(len(graph), len(finished))
+    started = time.perf_counter()
+    try:
+        Scheduler(graph, job.backend, writer.task, on_done, done=set(finished), batch_size=job.batch_size,
+                  on_batch=job.progress.batch, should_stop=lambda: job.control.stopped).run()
+    except BaseException:
+        _assemble_quietly(job, results)  # even a stopped run leaves a readable partial document
+        raise
+    job.run.assemble(job.outline, results)
+    return _finish(job, results, time.perf_counter() - started, len(finished))
+
+
+def _assemble_quietly(job: Job, results: dict[str, SectionResult]) -> None:
+    """Assemble while another error is on its way out: a failure here must not hide it."""
+    try:
+        job.run.assemble(job.outline, results)
+    except OutputError as err:
+        job.progress.warn(str(err))
+
+
+def _finish(job: Job, results: dict[str, SectionResult], seconds: float, resumed: int) -> DraftResult:
+    ordered = [results[leaf.id] for leaf in job.outline.leaves()]
+    document = (job.run.path / "document.md").read_text(encoding="utf-8")
+    produced = sum(r.words for r in ordered)
+    report = Report(model=job.backend.name, policy=job.policy, required_words=job.outline.words,
+                    produced_words=produced, length_score=round(length_score(job.outline.words, produced), 1),
+                    seconds=round(seconds, 2), completion_tokens=sum(r.completion_tokens for r in ordered),
+                    resumed_sections=resumed, sections=ordered)
+    job.run.save_json(REPORT, report.model_dump(mode="json"))
+    return DraftResult(outline=job.outline, directory=job.run.path, document=document, report=report)
+
+
+def rescore(out: str | Path, *, checker: Checker | None = None,
+            notify=lambda text: None) -> list[tuple[str, str, Scores]]:
+    """Re-score a finished (or partial) run directory, reading only: (id, title, scores) per
+    written section, each compared against the sections before it, as the writer's checker does."""
+    run = RunDir.read_only(out, notify)
+    outline = load_outline(run.path / OUTLINE)
     finished = run.finished(outline)
+    checker = checker or make_checker()
     rows, accepted = [], {}
     for leaf in outline.leaves():
         if leaf.id not in finished:

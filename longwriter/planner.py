@@ -7,29 +7,54 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .backends.base import Backend, ChatRequest, Message, Sampling
-from .errors import InputError, PlanningError
+from . import defaults
+from .backends.base import Backend, ChatRequest, Completion, Message, Sampling
+from .errors import InputError, Interrupted, PlanningError
 from .length import is_cjk
-from .outline import Outline, Section, distribute, rebalance, slugify
+from .outline import MAX_TOPIC_CHARS, MAX_WORDS, MIN_LEAF_WORDS, Outline, Section, distribute, rebalance, slugify
 from .prompts import Prompts
 
-MAX_TOPIC_CHARS = 2000
+MAX_SEED = defaults.MAX_SEED
 
 
 class PlanRequest(BaseModel):
-    """What the user asks the planner for."""
+    """What the user asks the planner for. Invalid requests are refused with one line
+    (:class:`InputError`) when built, before any model loads."""
+
+    model_config = ConfigDict(extra="forbid")
 
     topic: str
-    words: int = Field(1200, gt=0)
-    audience: str = "general readers"
-    style: str = "clear, informative prose"
-    language: str | None = None
-    sections: int | None = Field(None, gt=0, description="top-level sections (default: from words)")
+    words: int = Field(1200, gt=0, le=MAX_WORDS)
+    audience: str = Field(defaults.AUDIENCE, max_length=300)
+    style: str = Field(defaults.STYLE, max_length=300)
+    language: str | None = Field(None, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})?$")
+    sections: int | None = Field(None, gt=0, le=defaults.MAX_SECTIONS, description="top-level sections (default: from words)")
     depth: int | None = Field(None, ge=1, le=2, description="1 = flat, 2 = chapters with sections")
-    seed: int = 0
-    max_attempts: int = 4
+    seed: int = Field(0, ge=0, le=MAX_SEED)
+    max_attempts: int = Field(4, ge=1, le=20)
+
+    def __init__(self, **data) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            field, msg = ".".join(map(str, first["loc"])), first["msg"].removeprefix("Value error, ")
+            raise InputError(f"{field}: {msg}" if field else msg) from None
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        return check_topic(value)
+
+    @model_validator(mode="after")
+    def _room_per_section(self) -> PlanRequest:
+        top, sub = shape(self.words, self.sections, self.depth)
+        if self.words < top * sub * MIN_LEAF_WORDS:
+            raise ValueError(f"{self.words} words over {top * sub} sections leaves under {MIN_LEAF_WORDS} words "
+                             f"a section; ask for at most {max(1, self.words // MIN_LEAF_WORDS)} sections")
+        return self
 
 
 def check_topic(topic: str) -> str:
@@ -40,6 +65,13 @@ def check_topic(topic: str) -> str:
     if len(topic) > MAX_TOPIC_CHARS:
         raise InputError(f"the topic is {len(topic)} characters long; keep it under {MAX_TOPIC_CHARS}")
     return topic
+
+
+def _checked(backend: Backend, completions: list[Completion]) -> list[Completion]:
+    """Completions, unless the run was stopped meanwhile (Ctrl-C stops planning too)."""
+    if backend.cancelled:
+        raise Interrupted("stopped by the user while planning; nothing was saved")
+    return completions
 
 
 def shape(words: int, sections: int | None, depth: int | None) -> tuple[int, int]:
@@ -115,7 +147,7 @@ class Planner:
 
     def _ask(self, user: str, max_tokens: int, seed: int, prefill: str = "") -> ChatRequest:
         return ChatRequest(messages=[Message(role="system", content=self.system), Message(role="user", content=user)],
-                           prefill=prefill, sampling=Sampling(max_new_tokens=max_tokens, temperature=0.7,
+                           prefill=prefill, sampling=Sampling(max_new_tokens=max_tokens, temperature=defaults.TEMPERATURE,
                                                               repetition_penalty=1.2, seed=seed))
 
     def titles(self, asks: list[tuple[str | None, int]], topic: str, req: PlanRequest) -> list[list[str]]:
@@ -128,8 +160,8 @@ class Planner:
             todo = [i for i, (_, n) in enumerate(asks) if len(found[i]) < n and misses[i] < n * req.max_attempts]
             if not todo:
                 break
-            batch = [self._title_request(asks[i], found[i], topic, req, seed=req.seed + rnd) for i in todo]
-            for i, done in zip(todo, self.backend.generate(batch)):
+            batch = [self._title_request(asks[i], found[i], topic, req, seed=(req.seed + rnd) % (MAX_SEED + 1)) for i in todo]
+            for i, done in zip(todo, _checked(self.backend, self.backend.generate(batch))):
                 title = clean_title(done.text)
                 if title and not _duplicate(title, found[i], asks[i][0], topic) and _in_script(title, self.language):
                     found[i].append(title)
@@ -159,7 +191,7 @@ class Planner:
         batch = [self._ask(self.prompts.render("doc_title", topic=topic), 24, req.seed)]
         batch += [self._ask(self.prompts.render("brief", topic=topic, title=t, parent=p or ""), 60, req.seed)
                   for t, p in pairs]
-        out = self.backend.generate(batch)
+        out = _checked(self.backend, self.backend.generate(batch))
         title = _first_line(out[0].text.replace("\ufffd", "")).strip("\"'“”*# ")
         title = re.sub(r"^(title|标题)\s*[:：]\s*", "", title, flags=re.I).strip("\"'“”*# ")
         title = title if _in_script(title, self.language) else topic

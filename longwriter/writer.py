@@ -11,8 +11,9 @@ import zlib
 from collections.abc import Generator
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from . import defaults
 from .backends.base import ChatRequest, Completion, Message, Sampling
 from .checker import Checker, Scores, accept
 from .graph import previous_in_chain
@@ -34,24 +35,30 @@ _SAMPLES = {
 
 
 class WriterSettings(BaseModel):
-    """How sections are written. Defaults suit small local models."""
+    """How sections are written. Defaults suit small local models; every field is bounded, so
+    an impossible setting is refused when built, not deep inside a run."""
 
-    temperature: float = 0.7
-    top_p: float = 0.9
-    repetition_penalty: float = 1.15
-    seed: int = 0
-    length_tolerance: float = Field(0.15, description="accepted shortfall/overshoot as a share of the budget")
-    max_continuations: int = 3
-    max_request_tokens: int = Field(1024, description="longest single generation; continuations do the rest")
-    max_attempts: int = Field(2, description="drafts per section when the checker is on (1 = no rewrites)")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    temperature: float = Field(defaults.TEMPERATURE, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    repetition_penalty: float = Field(defaults.REPETITION_PENALTY, ge=1.0, le=2.0)
+    seed: int = Field(0, ge=0, le=defaults.MAX_SEED)
+    length_tolerance: float = Field(0.15, ge=0.0, le=0.9,
+                                    description="accepted shortfall/overshoot as a share of the budget")
+    max_continuations: int = Field(3, ge=0, le=20)
+    max_request_tokens: int = Field(1024, ge=16, le=1_000_000,
+                                    description="longest single generation; continuations do the rest")
+    max_attempts: int = Field(defaults.MAX_ATTEMPTS, ge=1, le=10, description="drafts per section when the checker is on (1 = no rewrites)")
     check: bool = True
     avoid_retelling: bool = Field(True, description="a rewrite of a repeat penalises the words of the "
                                   "section it repeated")
     judge: bool = False
-    summary_words: int = 60
+    summary_words: int = Field(60, ge=5, le=1000)
     summarize: Literal["needed", "all"] = Field("needed", description="summarise every section, or only "
                                                  "those a later section reads")
-    fixed_tokens: int | None = Field(None, description="benchmarks: exactly this many new tokens per request")
+    fixed_tokens: int | None = Field(None, ge=1, le=100_000,
+                                     description="benchmarks: exactly this many new tokens per request")
 
 
 class SectionResult(BaseModel):

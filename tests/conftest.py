@@ -3,10 +3,15 @@ embedding checker, each loaded once per test session."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 
 import pytest
+
+# Nothing in the suite may download: model ids resolve against the local cache only. (The
+# suite also runs with pytest-socket: connections go to this machine or nowhere.)
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 from longwriter.backends.fake import ScriptedBackend
 from longwriter.outline import parse_outline
@@ -80,3 +85,21 @@ def real_backend():
     from longwriter.backends import load_backend
 
     return load_backend(None)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_never_load_the_embedded_model(request, monkeypatch):
+    """A fast test that reaches the real model by accident (a broken loader, a missing
+    backend=) fails at once instead of silently loading 135M parameters."""
+    if request.node.get_closest_marker("model"):
+        return
+    import longwriter.pipeline as pipeline
+
+    real = pipeline.load_backend
+
+    def guarded(name=None, **kwargs):
+        if name is None:
+            pytest.fail("a fast test tried to load the embedded model; pass backend= or mark it 'model'")
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(pipeline, "load_backend", guarded)

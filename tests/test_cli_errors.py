@@ -123,3 +123,6 @@ def test_bad_thresholds_file(tmp_path):
                           5, "field 'max_fun': Extra inputs are not permitted")
     assert_one_line_error(*run(["check", str(tmp_path), "--thresholds", str(tmp_path / "none.yaml")]), 6,
                           "not a longwriter run directory")
+    (tmp_path / "outline.yaml").write_text(GOOD)
+    assert_one_line_error(*run(["check", str(tmp_path), "--thresholds", str(tmp_path / "none.yaml")]), 5,
+                          "cannot read")

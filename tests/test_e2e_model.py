@@ -138,3 +138,22 @@ def test_a_request_writes_the_same_text_alone_or_in_any_batch(real_backend):
     batched = real_backend.generate(mates[:2] + [mine] + mates[2:])
     assert batched[2].text == alone.text and alone.completion_tokens == 40
     assert len({c.text for c in batched}) == len(batched)
+
+
+def test_ctrl_c_while_planning_exits_130_and_leaves_nothing(tmp_path):
+    """Ctrl-C during planning stops planning (no junk outline, no writing), and a second run on
+    the same folder while the first holds it is refused at once, before it plans anything."""
+    out = tmp_path / "parent" / "tea"
+    args = [sys.executable, "-m", "longwriter", "draft", "--topic", "The history of tea", "--words", "3000",
+            "--no-check", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "planning the outline" not in seen and proc.poll() is None:
+        seen += proc.stderr.readline()
+    second = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 8 and "in use by another longwriter run" in second.stderr
+    proc.send_signal(signal.SIGINT)
+    stderr = seen + proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130, stderr
+    assert "while planning" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "parent").exists()  # nothing saved, no empty folder left behind

@@ -105,12 +105,12 @@ def test_tokens_per_word_is_learned_from_output(tmp_path):
 def test_sampling_options_from_the_cli_reach_every_section_request(monkeypatch, tmp_path):
     from click.testing import CliRunner
 
-    import longwriter.backends as backends
+    import longwriter.pipeline as pipeline
     from longwriter.cli import main
     from longwriter.outline import dump_outline
 
     fake = ScriptedBackend(smart_responder)
-    monkeypatch.setattr(backends, "load_backend", lambda *a, **k: fake)
+    monkeypatch.setattr(pipeline, "load_backend", lambda *a, **k: fake)
     path = tmp_path / "outline.yaml"
     path.write_text(dump_outline(make_outline(2, 2, 800)), encoding="utf-8")
     result = CliRunner().invoke(main, ["expand", str(path), "--out", str(tmp_path / "run"), "--no-check",

@@ -4,9 +4,32 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from .base import Backend, ChatRequest, Completion, Message, Sampling
 
-__all__ = ["Backend", "ChatRequest", "Completion", "Message", "Sampling", "load_backend"]
+__all__ = ["Backend", "ChatRequest", "Completion", "Message", "ModelSpec", "Sampling", "load_backend"]
+
+from ..defaults import DEVICE
+
+
+class ModelSpec(BaseModel):
+    """Which model to load and where: a Hugging Face id or local directory (None: the embedded
+    model), the device, the batch size and whether the model's own code may run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = None
+    device: str = "auto"
+    batch_size: int | None = Field(None, ge=1, le=4096)
+    trust_remote_code: bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if not DEVICE.match(value):
+            raise ValueError("device must be auto, cpu, mps, cuda or cuda:N")
+        return value
 
 
 @lru_cache(maxsize=2)  # one process loads a model once (API users, in-process tests)
@@ -15,8 +38,12 @@ def load_backend(
 ) -> Backend:
     """The backend for ``model`` (a Hugging Face id or local directory), or the embedded
     SmolLM2-135M-Instruct when ``model`` is None."""
-    from .transformers_backend import TransformersBackend
+    from .transformers_backend import TransformersBackend, check_device
 
+    if device != "auto":  # a device this machine lacks is refused before any weights are read
+        import torch
+
+        check_device(torch, device)
     if model is None:
         from .embedded import EMBEDDED_NAME, embedded_model_dir
 

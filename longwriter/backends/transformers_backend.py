@@ -37,6 +37,7 @@ class TransformersBackend(Backend):
 
         self.torch = torch
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        check_device(torch, self.device)
         self.name = name or model
         self.tokenizer, self.model = _load(model, source, local_only, self.device, trust_remote_code, gguf_file)
         self.batch_size = batch_size or self._auto_batch_size()
@@ -116,8 +117,10 @@ class TransformersBackend(Backend):
 
     def _completion(self, row, prompt_tokens: int, request: ChatRequest, offset: int) -> Completion:
         generated = row[offset:].tolist()
-        eos = self._eos_ids()
-        cut = next((k for k, t in enumerate(generated) if t in eos), None)
+        # generate fills a row that finished early with the pad token, which is not EOS for
+        # every model (Gemma's is not): either ends the row's own text.
+        ends = self._eos_ids() | ({self.tokenizer.pad_token_id} - {None})
+        cut = next((k for k, t in enumerate(generated) if t in ends), None)
         tokens = generated if cut is None else generated[:cut]
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         # Rows stopped by their own limit are padded with EOS afterwards: length wins over stop.
@@ -198,6 +201,20 @@ class _RowLimits:
         return row_done
 
 
+def check_device(torch, device: str) -> None:
+    """Refuse a device this machine lacks with one line, before any weights are read."""
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            raise ModelError(f"--device {device}: this machine has {count} CUDA GPU(s) usable by torch "
+                             f"{torch.__version__}")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise ModelError("--device mps: Apple's Metal backend is not available on this machine")
+    elif device not in ("cpu", "mps"):
+        raise ModelError(f"--device {device}: unknown device (use auto, cpu, mps, cuda or cuda:N)")
+
+
 def quiet_transformers() -> None:
     """Our own progress display replaces transformers' per-load progress bars and warnings."""
     from transformers.utils import logging as hf_logging
@@ -246,7 +263,7 @@ def _load(model: str, source: str, local_only: bool, device: str, trust_remote_c
     try:
         tok = AutoTokenizer.from_pretrained(source, **kwargs)
         lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
-    except (OSError, ValueError, KeyError) as err:
+    except Exception as err:  # the loading boundary: any failure here is the model's, in one line
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"model '{model}' could not be loaded: {first[:300]}") from None
     tok.padding_side = "left"  # decoder-only batching pads on the left
