@@ -109,3 +109,21 @@ def test_avoided_tokens_are_penalised_like_written_ones():
     out = RowRepetitionPenalty(torch, [2.0, 2.0], "cpu", avoid=[[5, 7], []])(ids, scores.clone())
     assert out[0].tolist() == [2, 1, 2, 2, 2, 1, 2, 1, 2, 2]  # written token 1, avoided 5 and 7
     assert out[1].tolist() == [2, 1, 2, 2, 2, 2, 2, 2, 2, 2]
+
+
+def test_generate_splits_only_by_stop_strings_and_keeps_request_order(monkeypatch):
+    """Kills: group_key returning a constant or every option (and generate ignoring it):
+    rows differing in temperature, seed, penalty and limits share one chunk; each distinct
+    stop tuple gets its own chunk; results come back in request order."""
+    backend = bare_backend(monkeypatch, fail_above=99)
+    chunks = []
+    backend._render = lambda r: r.messages[-1].content
+    backend._generate_chunk = lambda reqs, prompts: chunks.append(sorted(prompts)) or [
+        Completion(text=p, prompt_tokens=1, completion_tokens=1, finish_reason="stop") for p in prompts]
+    options = [dict(temperature=0.7, seed=1), dict(stop=("\n",)), dict(temperature=0.0, repetition_penalty=1.3),
+               dict(stop=("END",), seed=4), dict(max_new_tokens=3, seed=5, top_p=0.5), dict(stop=("\n",), seed=6)]
+    reqs = [ChatRequest(messages=[Message(role="user", content=str(i))], sampling=Sampling(**o))
+            for i, o in enumerate(options)]
+    out = backend.generate(reqs)
+    assert [c.text for c in out] == [str(i) for i in range(6)]
+    assert sorted(chunks) == [["0", "2", "4"], ["1", "5"], ["3"]]

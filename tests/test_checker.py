@@ -76,10 +76,18 @@ def test_planted_bad_sections_are_rewritten(checker, tmp_path):
 
 
 def test_chinese_falls_back_to_character_ngrams(checker):
+    """A near-copy of an accepted Chinese section is found as the closest and most redundant;
+    an unrelated one (listed first, so ties or a constant embedding would pick it) is not."""
     zh = "咖啡起源于埃塞俄比亚，后来传到也门和阿拉伯半岛。商人把咖啡豆带到世界各地的港口。" * 3
+    near_copy = zh.replace("商人", "水手").replace("港口", "城市")
+    football = "足球比赛有两支球队，每队十一名球员。裁判根据越位规则判罚，守门员可以用手接球。" * 3
     assert isinstance(checker.embedder_for(zh), CharNgramEmbedder)
-    s = checker.score(zh, topic="咖啡的历史", title="咖啡的起源", brief="咖啡如何起源", budget=len(zh), accepted={"起源": zh})
-    assert s.redundancy > 0.9
+    s = checker.score(zh, topic="咖啡的历史", title="咖啡的起源", brief="咖啡如何起源", budget=len(zh),
+                      accepted={"足球": football, "起源": near_copy})
+    assert s.closest == "起源" and s.redundancy > 0.7
+    alone = checker.score(zh, topic="咖啡的历史", title="咖啡的起源", brief="咖啡如何起源", budget=len(zh),
+                          accepted={"足球": football})
+    assert alone.redundancy < 0.3 and alone.closest == "足球"
 
 
 def test_a_passing_rewrite_beats_a_failing_draft_that_scores_higher():
@@ -98,11 +106,16 @@ def test_a_passing_rewrite_beats_a_failing_draft_that_scores_higher():
 
 
 def test_rewrites_and_drafts_share_one_generate_call():
+    """Requests that differ only in per-row options share a group; different stops do not
+    (the backend's split by this key is tested in test_backend_logic)."""
     from longwriter.backends.base import Sampling
 
-    draft, rewrite = Sampling(seed=1, repetition_penalty=1.15), Sampling(seed=2, repetition_penalty=1.25)
-    assert draft.group_key() == rewrite.group_key()
+    draft = Sampling(seed=1, repetition_penalty=1.15, max_new_tokens=300, min_new_tokens=200)
+    rewrite = Sampling(seed=2, repetition_penalty=1.25, temperature=0.9, top_p=0.8, top_k=20, max_new_tokens=90)
+    judge = Sampling(max_new_tokens=3, temperature=0.0)
+    assert draft.group_key() == rewrite.group_key() == judge.group_key()
     assert draft.group_key() != Sampling(stop=("\n",)).group_key()
+    assert Sampling(stop=("\n",)).group_key() != Sampling(stop=("END",)).group_key()
 
 
 def test_a_looping_draft_is_rewritten_with_a_higher_penalty_and_nothing_to_avoid(checker, tmp_path):

@@ -1,0 +1,126 @@
+"""The real TransformersBackend path (loading, sorting, batch splits, per-row limits, stop
+strings, seeds, cancel) on a tiny random-weight model: seconds, no download, no SmolLM2."""
+
+import pytest
+
+from longwriter.backends.base import ChatRequest, Message, Sampling
+from longwriter.backends.transformers_backend import TransformersBackend
+
+from .tiny_model import tiny_model_dir, tiny_model_dir_distinct_pad  # noqa: F401
+
+
+def ask(text: str, **sampling) -> ChatRequest:
+    return ChatRequest(messages=[Message(role="user", content=text)], sampling=Sampling(**sampling))
+
+
+def exact(n: int, text: str = "tell me", **sampling) -> ChatRequest:
+    """A greedy request that generates exactly ``n`` tokens (EOS is masked until then)."""
+    return ask(text, max_new_tokens=n, min_new_tokens=n, **{"temperature": 0.0, **sampling})
+
+
+@pytest.fixture(scope="module")
+def loaded(tiny_model_dir):  # noqa: F811
+    return TransformersBackend(str(tiny_model_dir), device="cpu", batch_size=2)
+
+
+@pytest.fixture
+def one_thread():
+    """A model this small runs fastest on one thread (3x faster on a busy 2-core machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny(loaded, one_thread):
+    """The tiny model's backend, batch size 2, with no cancel left over from another test."""
+    loaded.reset()
+    loaded.batch_size = 2
+    yield loaded
+    loaded.reset()
+
+
+def test_each_completion_matches_its_own_request_in_order(tiny):
+    """Kills: generate returning completions reversed/permuted (prompt lengths are re-sorted
+    inside, and batch_size 2 splits the 5 requests over 3 calls)."""
+    limits = [7, 3, 11, 5, 9]
+    prompts = ["a much longer prompt than the others", "hi", "medium sized prompt", "x", "a fairly long one"]
+    reqs = [exact(n, p) for n, p in zip(limits, prompts)]
+    out = tiny.generate(reqs)
+    assert [c.completion_tokens for c in out] == limits
+    assert [c.prompt_tokens for c in out] == [tiny.count_tokens(tiny._render(r)) for r in reqs]
+    assert [c.finish_reason for c in out] == ["length"] * 5
+    # Greedy texts are the same as each request's own, alone (text mapped to the right row).
+    assert [c.text for c in out] == [tiny.generate([r])[0].text for r in reqs]
+
+
+def test_stop_string_ends_the_text_before_it(tiny):
+    """Kills: stop strings ignored (not stopping generation, or not cutting the text), and
+    requests with different stops sharing one call (the stop of row 0 used for all)."""
+    full = tiny.generate([exact(30)])[0].text
+    stop = full[12:15]
+    expected = full[: full.index(stop)]
+    no_stop, with_stop = tiny.generate([exact(30, "another prompt"), exact(30, stop=(stop,))])
+    assert with_stop.text == expected and with_stop.finish_reason == "stop"
+    assert with_stop.completion_tokens < 30  # generation itself stopped, not just the text
+    assert no_stop.completion_tokens == 30 and no_stop.finish_reason == "length"
+
+
+def test_finish_reason_is_length_at_the_limit_and_stop_at_eos(tiny):
+    """Kills: finish_reason inverted ('stop' <-> 'length')."""
+    assert tiny.generate([exact(4)])[0].finish_reason == "length"
+    tiny.batch_size = 8
+    out = tiny.generate([ask("x" * i, max_new_tokens=40, temperature=0.0) for i in range(1, 9)])
+    early = [c for c in out if c.completion_tokens < 40]
+    assert early, "no prompt ended with EOS: pick other prompts"
+    assert all(c.finish_reason == "stop" for c in early)
+    assert all(c.finish_reason == "length" for c in out if c.completion_tokens == 40)
+
+
+def test_a_seeded_request_writes_the_same_text_alone_and_in_a_batch(tiny):
+    """Kills: sampling that depends on batch-mates (shared generator, rows mixed up)."""
+    mine = ask("write about coffee", max_new_tokens=20, min_new_tokens=20, temperature=1.0, seed=7)
+    alone = tiny.generate([mine])[0].text
+    others = [ask("a much longer prompt than mine, really", max_new_tokens=12, temperature=1.3, seed=1),
+              ask("hi", max_new_tokens=25, min_new_tokens=25, temperature=0.8, seed=2, repetition_penalty=1.3)]
+    tiny.batch_size = 3
+    batched = tiny.generate([others[0], mine, others[1]])
+    assert batched[1].text == alone
+    assert tiny.generate([ask("write about coffee", max_new_tokens=20, min_new_tokens=20, temperature=1.0,
+                              seed=8)])[0].text != alone  # the seed matters
+
+
+def test_cancel_before_generating_reports_cancelled(tiny):
+    """Kills: a cancelled backend not reporting 'cancelled' (or not stopping)."""
+    tiny.cancel()
+    out = tiny.generate([exact(20), exact(20, "other")])
+    assert [c.finish_reason for c in out] == ["cancelled"] * 2
+    assert all(c.completion_tokens <= 1 for c in out)
+
+
+def test_cancel_while_generating_stops_every_row(tiny):
+    """Kills: the cancel flag not checked between tokens / not reported."""
+    calls = []
+
+    def cancel_on_fourth_step(module, args, output):
+        calls.append(1)
+        if len(calls) == 4:
+            tiny.cancel()
+
+    hook = tiny.model.register_forward_hook(cancel_on_fourth_step)
+    try:
+        out = tiny.generate([exact(30), exact(30, "other")])
+    finally:
+        hook.remove()
+    assert [c.finish_reason for c in out] == ["cancelled"] * 2
+    assert all(c.completion_tokens == 4 for c in out)
+
+
+def test_short_rows_do_not_count_padding_when_pad_is_not_eos(tiny_model_dir_distinct_pad, one_thread):  # noqa: F811
+    backend = TransformersBackend(str(tiny_model_dir_distinct_pad), device="cpu", batch_size=4)
+    assert backend.tokenizer.pad_token_id not in backend._eos_ids()
+    out = backend.generate([exact(3), exact(9, "other")])
+    assert [c.completion_tokens for c in out] == [3, 9]
