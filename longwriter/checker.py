@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.embeddings import Embedder
-from .errors import InputError
+from .errors import InputError, OutlineError
 from .length import count_words, is_cjk, split_sentences
 
 
@@ -31,20 +31,17 @@ class Thresholds(BaseModel):
 
 def load_thresholds(path: str) -> Thresholds:
     """Thresholds from a YAML mapping of field: value; bad files get a one-line InputError."""
-    import yaml
+    from .outline import read_yaml
 
     try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f.read(65_536))  # a thresholds file is a few lines
+        data = read_yaml(path)
         if data is None:
             return Thresholds()
         if not isinstance(data, dict):
             raise InputError(f"thresholds file '{path}': must be a mapping of field: value")
-        return Thresholds.model_validate(data, strict=False)
-    except OSError as err:
-        raise InputError(f"thresholds file '{path}': cannot read ({err.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise InputError(f"thresholds file '{path}': not valid UTF-8 YAML") from None
+        return Thresholds.model_validate(data)
+    except OutlineError as err:  # the YAML reader's one-line message
+        raise InputError(f"thresholds file '{path}': {err}") from None
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(map(str, first["loc"])) or "file"

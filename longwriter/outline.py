@@ -640,6 +640,13 @@ def _reader_problem(err: yaml.reader.ReaderError, text: str) -> str:
     return f"malformed YAML at line {line}: character #x{code:04x} is not allowed"
 
 
+def read_yaml(path: str | Path) -> Any:
+    """Plain data from a small YAML file (thresholds, later templates) with the outline's
+    guards: a regular UTF-8 file of bounded size, bounded nesting and aliases, YAML 1.2
+    scalars, no duplicate keys. Problems are one-line :class:`OutlineError` s."""
+    return _load_yaml(_read_text(Path(path)))
+
+
 def load_outline(path: str | Path) -> Outline:
     """Read and validate an outline YAML file; every problem is a one-line :class:`OutlineError`
     starting with the file's name."""

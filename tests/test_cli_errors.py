@@ -125,4 +125,4 @@ def test_bad_thresholds_file(tmp_path):
                           "not a longwriter run directory")
     (tmp_path / "outline.yaml").write_text(GOOD)
     assert_one_line_error(*run(["check", str(tmp_path), "--thresholds", str(tmp_path / "none.yaml")]), 5,
-                          "cannot read")
+                          "no such file")

@@ -433,3 +433,15 @@ def test_writer_settings_are_bounded():
                 {"unknown": 1}):
         with pytest.raises(ValidationError):
             WriterSettings(**bad)
+
+
+@pytest.mark.parametrize("text, fragment", [("min_topic_relevance: yes\n", "min_topic_relevance"),
+                                            ("max_redundancy: 0.5\nmax_redundancy: 0.9\n", "duplicate key"),
+                                            ("a: &a [*a]\n", "used inside the node it names")])
+def test_thresholds_files_are_read_like_outlines(tmp_path, text, fragment):
+    """YAML 1.2 (no 'yes' booleans), duplicate keys refused, bounded aliases: one line, exit 5."""
+    bad = tmp_path / "t.yaml"
+    bad.write_text(text)
+    (tmp_path / "outline.yaml").write_text(dump_outline(make_outline()))
+    code, errors, result = cli(["check", str(tmp_path), "--thresholds", str(bad)])
+    assert code == 5 and len(errors) == 1 and fragment in errors[0], result.output
