@@ -4,6 +4,8 @@ into several lines."""
 from __future__ import annotations
 
 import io
+import re
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
@@ -11,9 +13,6 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from longwriter import console
-from longwriter.checker import Scores
-from longwriter.scheduler import BatchStats
-from longwriter.writer import SectionResult
 
 # Markup rich would interpret (or choke on), emoji codes, wide characters.
 TRICKY = [
@@ -93,8 +92,14 @@ def test_any_printable_message_is_one_exact_line(text):
     assert buffer.getvalue() == f"error: {text}\n"
 
 
-def result(section_id: str, attempts: int = 1) -> SectionResult:
-    return SectionResult(id=section_id, text="t", words=120, budget=150, attempts=attempts)
+# The console reads these objects by attribute only; stand-ins keep these tests independent
+# of where the pipeline defines them.
+def result(section_id: str, attempts: int = 1):
+    return SimpleNamespace(id=section_id, words=120, budget=150, attempts=attempts)
+
+
+def stats(size: int, tokens: int, seconds: float):
+    return SimpleNamespace(size=size, completion_tokens=tokens, seconds=seconds)
 
 
 @pytest.mark.parametrize("terminal", [False, True])
@@ -104,8 +109,8 @@ def test_progress_prints_ids_and_stages_literally(monkeypatch, terminal):
         progress.bar.disable = not terminal  # a live bar only when "on a terminal"
         progress.stage("[bold]planning[/bold]")
         progress.start(total=3, done=1)
-        progress.batch(BatchStats(size=2, completion_tokens=400, seconds=2.0))
-        progress.batch(BatchStats(size=1, completion_tokens=0, seconds=0.0))
+        progress.batch(stats(2, 400, 2.0))
+        progress.batch(stats(1, 0, 0.0))
         progress.section(result("[red", attempts=2))
         progress.section(result("c1[/x]"))
         progress.warn("section '[/x]' is short :smile:")
@@ -118,14 +123,16 @@ def test_progress_prints_ids_and_stages_literally(monkeypatch, terminal):
 
 def _plain(text: str) -> str:
     """``text`` without ANSI escape sequences."""
-    import re
-
     return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
 
 
-def scores(quality: float, problems: list[str]) -> Scores:
-    return Scores(topic_relevance=quality, brief_relevance=0.5, redundancy=0.1, shared_ngrams=0.0,
-                  repetition=0.0, length_ratio=1.0, problems=problems)
+class scores(SimpleNamespace):  # noqa: N801 - a stand-in for checker.Scores
+    def __init__(self, quality: float, problems: list[str]) -> None:
+        super().__init__(topic_relevance=quality, brief_relevance=0.5, redundancy=0.1, shared_ngrams=0.0,
+                         repetition=0.0, length_ratio=1.0, problems=problems)
+
+    def quality(self) -> float:
+        return self.topic_relevance
 
 
 ROWS = [
