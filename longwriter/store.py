@@ -293,7 +293,8 @@ class RunDir:
     def save_outline(self, outline: Outline) -> None:
         """Save the outline in use, unless it is the user's own file in this directory."""
         self.state.topic = self.state.topic or outline.topic
-        if (self.path / OUTLINE).resolve() not in self.accept:
+        path = self.path / OUTLINE
+        if not (path.is_file() and path.resolve() in self.accept):  # the user's own file stays as written
             self.write(OUTLINE, dump_outline(outline))
         self.save_state()
 

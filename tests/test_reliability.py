@@ -445,3 +445,13 @@ def test_thresholds_files_are_read_like_outlines(tmp_path, text, fragment):
     (tmp_path / "outline.yaml").write_text(dump_outline(make_outline()))
     code, errors, result = cli(["check", str(tmp_path), "--thresholds", str(bad)])
     assert code == 5 and len(errors) == 1 and fragment in errors[0], result.output
+
+
+def test_a_fresh_draft_saves_its_outline_and_resumes_from_it(tmp_path, fake):
+    """The folder's outline.yaml is the user's only when it was there before the run."""
+    out = tmp_path / "new"
+    first = draft(TOPIC, out, backend=fake, settings=NO_CHECK)
+    assert load_outline(out / "outline.yaml") == first.outline
+    fake.batches.clear()
+    again = draft(TOPIC, out, backend=fake, settings=NO_CHECK)
+    assert again.report.resumed_sections == len(first.outline.leaves()) and not fake.requests
