@@ -25,7 +25,7 @@ def run(backend, outline, policy: str, batch_size: int, tokens: int) -> dict:
     backend.generate_seconds, backend.generated_tokens = 0.0, 0
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
-        result = expand(outline, out, backend=backend, settings=settings, policy=policy, batch_size=batch_size)
+        result = expand(outline, out, backend=backend, settings=settings, policy=policy, concurrency=batch_size)
         wall = time.perf_counter() - started
     words = result.report.produced_words
     return {"policy": policy, "batch": batch_size, "wall": wall, "words": words, "tokens": backend.generated_tokens,

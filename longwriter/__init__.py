@@ -14,7 +14,8 @@ _EXPORTS = {
     "LongwriterError": "errors", "Outline": "outline", "Section": "outline", "dump_outline": "outline",
     "load_outline": "outline", "DraftResult": "pipeline", "Report": "pipeline", "draft": "pipeline",
     "expand": "pipeline", "plan": "pipeline", "rescore": "pipeline", "SectionResult": "writer",
-    "WriterSettings": "writer",
+    "WriterSettings": "writer", "aplan": "pipeline", "aexpand": "pipeline", "adraft": "pipeline",
+    "RunControl": "pipeline", "ModelSpec": "backends",
 }
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

@@ -8,6 +8,7 @@ import re
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.embeddings import Embedder
@@ -123,6 +124,19 @@ class Checker:
     def __init__(self, english: Embedder, other: Embedder, thresholds: Thresholds | None = None) -> None:
         self.english, self.other = english, other
         self.thresholds = thresholds or Thresholds()
+        self._vectors: dict[tuple[str, str], np.ndarray] = {}
+
+    def encode(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
+        """Embeddings, each text embedded once per run: accepted sections are compared against
+        every later section, and re-embedding them each time made checking O(n^2)."""
+        missing = list(dict.fromkeys(t for t in texts if (embedder.name, t) not in self._vectors))
+        if len(self._vectors) + len(missing) > 50_000:  # a long-lived checker (a service): stay bounded
+            self._vectors.clear()
+            missing = list(dict.fromkeys(texts))
+        if missing:
+            for text, vector in zip(missing, embedder.encode(missing)):
+                self._vectors[(embedder.name, text)] = vector
+        return np.stack([self._vectors[(embedder.name, t)] for t in texts])
 
     def embedder_for(self, text: str) -> Embedder:
         return self.other if is_cjk(text) else self.english
@@ -132,7 +146,7 @@ class Checker:
         """Measure ``text``; ``accepted`` maps the finished sections it must not repeat (by
         title) to their text."""
         emb = self.embedder_for(text + topic)
-        vectors = emb.encode([text, topic, f"{title}. {brief}", *accepted.values()])
+        vectors = self.encode(emb, [text, topic, f"{title}. {brief}", *accepted.values()])
         sims = vectors[3:] @ vectors[0]
         scores = Scores(
             topic_relevance=float(vectors[0] @ vectors[1]),

@@ -117,7 +117,9 @@ def write_options(f):
     f = click.option("--context", "policy", type=POLICY, default="chapter", show_default=True,
                      help="serial: one chain; chapter: chapters in parallel; independent: outline only.")(f)
     f = click.option("--batch-size", type=click.IntRange(min=1, max=4096), default=None,
-                     help="Requests per generate call (default: automatic).")(f)
+                     help="Rows per generate call of the in-process model (default: automatic).")(f)
+    f = click.option("--concurrency", type=click.IntRange(min=1, max=4096), default=None,
+                     help="Requests in flight at once (default: the engine's; 2x the batch size in process).")(f)
     f = click.option("--no-check", is_flag=True, help="Skip the topic-consistency checker.")(f)
     f = click.option("--judge", is_flag=True, help="Also ask the model a yes/no relevance question.")(f)
     f = click.option("--attempts", type=click.IntRange(1, 10), default=defaults.MAX_ATTEMPTS,
@@ -249,7 +251,7 @@ def expand(outline_file: str, out: str, **o) -> None:
         checker = _checker(o)
         _write_document(lambda control, progress: expand_outline(
             Path(outline_file), out, model=_model(o), settings=_settings(o), policy=o["policy"],
-            batch_size=o["batch_size"], prompts_dir=o["prompts_dir"], checker=checker, progress=progress,
+            concurrency=o["concurrency"], prompts_dir=o["prompts_dir"], checker=checker, progress=progress,
             control=control))
 
     _run(go)
@@ -276,7 +278,7 @@ def draft(out: str | None, **o) -> None:
         checker = _checker(o)
         _write_document(lambda control, progress: draft_document(
             request.topic, target, words=request.words, model=_model(o), prompts_dir=o["prompts_dir"],
-            plan_options=_plan_kwargs(o), settings=_settings(o), policy=o["policy"], batch_size=o["batch_size"],
+            plan_options=_plan_kwargs(o), settings=_settings(o), policy=o["policy"], concurrency=o["concurrency"],
             checker=checker, progress=progress, control=control))
 
     _run(go)

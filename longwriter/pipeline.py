@@ -1,5 +1,7 @@
 """The stages joined up: plan -> expand (schedule, write, check, persist) -> assemble.
-These functions are the Python API; the CLI is a thin layer over them.
+These functions are the Python API; the CLI is a thin layer over them. Each has an async twin
+(``aplan``, ``aexpand``, ``adraft``) for services that run their own event loop; the plain
+functions run one.
 
 Order matters for safety: the output directory is locked and checked first, then the model
 is loaded, then the outline is planned (or reused), then sections are written. A run that
@@ -7,6 +9,7 @@ fails or is stopped before writing anything leaves no folder behind."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -17,7 +20,7 @@ from typing import Protocol
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from .backends import Backend, ModelSpec, load_backend
+from .backends import Backend, BatchStats, ModelSpec, load_backend
 from .checker import Checker, Scores, Thresholds, accept
 from .context import ContextBuilder
 from .errors import Interrupted, OutputError
@@ -26,7 +29,7 @@ from .length import length_score, parse_length
 from .outline import Outline, load_outline
 from .planner import PlanRequest, Planner, check_topic
 from .prompts import Prompts
-from .scheduler import BatchStats, Scheduler
+from .scheduler import Scheduler
 from .store import OUTLINE, REPORT, RunDir
 from .writer import SectionResult, SectionWriter, WriterSettings
 
@@ -118,7 +121,7 @@ class Job:
     prompts: Prompts
     settings: WriterSettings
     policy: Policy
-    batch_size: int | None
+    concurrency: int | None
     checker: Checker | None
     progress: Progress
     control: RunControl
@@ -149,13 +152,29 @@ def start_backend(backend: Backend | None, model: str | ModelSpec | None, contro
     return backend
 
 
-def plan(topic: str, *, words: int | None = None, backend: Backend | None = None,
-         model: str | ModelSpec | None = None, prompts_dir: str | Path | None = None,
-         control: RunControl | None = None, **options) -> Outline:
-    """Plan an outline for ``topic`` with the model (options: audience, style, language,
-    sections, depth, seed). Returns the validated outline; save it with ``dump_outline``."""
+def _sync(coroutine):
+    """Run an API coroutine to completion from synchronous code."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    coroutine.close()
+    raise RuntimeError("called inside a running event loop: await aplan/aexpand/adraft instead")
+
+
+async def aplan(topic: str, *, words: int | None = None, backend: Backend | None = None,
+                model: str | ModelSpec | None = None, prompts_dir: str | Path | None = None,
+                control: RunControl | None = None, **options) -> Outline:
+    """Async twin of :func:`plan`."""
     request, prompts, control = plan_request(topic, words, **options), Prompts(prompts_dir), control or RunControl()
-    return Planner(start_backend(backend, model, control), prompts).plan(request)
+    return await Planner(start_backend(backend, model, control), prompts).plan(request)
+
+
+def plan(topic: str, **kwargs) -> Outline:
+    """Plan an outline for ``topic`` with the model (keywords: words, backend, model,
+    prompts_dir, control, and the options audience, style, language, sections, depth, seed).
+    Returns the validated outline; save it with ``dump_outline``."""
+    return _sync(aplan(topic, **kwargs))
 
 
 def make_checker(thresholds: Thresholds | None = None) -> Checker:
@@ -173,31 +192,44 @@ def _stale(graph: nx.DiGraph, finished: dict[str, SectionResult]) -> set[str]:
     return todo
 
 
-def expand(outline: Outline | str | Path, out: str | Path, *, backend: Backend | None = None,
-           model: str | ModelSpec | None = None, settings: WriterSettings | None = None,
-           policy: Policy = "chapter", batch_size: int | None = None, prompts_dir: str | Path | None = None,
-           checker: Checker | None = None, progress: Progress | None = None,
-           control: RunControl | None = None) -> DraftResult:
+def expand(outline: Outline | str | Path, out: str | Path, **kwargs) -> DraftResult:
     """Write every section of ``outline`` (an Outline or a YAML path) into the directory
     ``out``, resuming what a previous run of the same job finished there. Returns the
-    assembled document and the run report."""
+    assembled document and the run report. Keywords: backend or model, settings, policy,
+    concurrency (requests in flight; default: the engine's), prompts_dir, checker, progress,
+    control."""
+    return _sync(aexpand(outline, out, **kwargs))
+
+
+async def aexpand(outline: Outline | str | Path, out: str | Path, *, backend: Backend | None = None,
+                  model: str | ModelSpec | None = None, settings: WriterSettings | None = None,
+                  policy: Policy = "chapter", concurrency: int | None = None, prompts_dir: str | Path | None = None,
+                  checker: Checker | None = None, progress: Progress | None = None,
+                  control: RunControl | None = None) -> DraftResult:
+    """Async twin of :func:`expand`."""
     source = Path(outline) if isinstance(outline, (str, Path)) else None
     outline = load_outline(source) if source else outline
     progress, control = progress or Silent(), control or RunControl()
     graph, prompts = build_graph(outline, policy), Prompts(prompts_dir)
     with RunDir(out, topic=outline.topic, accept=[source] if source else [], notify=progress.warn) as run:
         job = Job(outline, run, start_backend(backend, model, control, progress), prompts, settings or WriterSettings(),
-                  policy, batch_size, checker, progress, control)
-        return _expand(job, graph)
+                  policy, concurrency, checker, progress, control)
+        return await _expand(job, graph)
 
 
-def draft(topic: str, out: str | Path, *, words: int | None = None, backend: Backend | None = None,
-          model: str | ModelSpec | None = None, prompts_dir: str | Path | None = None,
-          plan_options: dict | None = None, settings: WriterSettings | None = None, policy: Policy = "chapter",
-          batch_size: int | None = None, checker: Checker | None = None, progress: Progress | None = None,
-          control: RunControl | None = None) -> DraftResult:
+def draft(topic: str, out: str | Path, **kwargs) -> DraftResult:
     """Plan and write a document about ``topic`` into ``out``. An ``outline.yaml`` already in
-    ``out`` (a resumed run, or one the user put there) is used instead of planning."""
+    ``out`` (a resumed run, or one the user put there) is used instead of planning. Keywords:
+    words, plan_options (a dict of :func:`plan`'s options), and those of :func:`expand`."""
+    return _sync(adraft(topic, out, **kwargs))
+
+
+async def adraft(topic: str, out: str | Path, *, words: int | None = None, backend: Backend | None = None,
+                 model: str | ModelSpec | None = None, prompts_dir: str | Path | None = None,
+                 plan_options: dict | None = None, settings: WriterSettings | None = None,
+                 policy: Policy = "chapter", concurrency: int | None = None, checker: Checker | None = None,
+                 progress: Progress | None = None, control: RunControl | None = None) -> DraftResult:
+    """Async twin of :func:`draft`."""
     request = plan_request(topic, words, **(plan_options or {}))
     progress, control, prompts = progress or Silent(), control or RunControl(), Prompts(prompts_dir)
     out = Path(out)
@@ -206,10 +238,10 @@ def draft(topic: str, out: str | Path, *, words: int | None = None, backend: Bac
         outline = _existing_outline(run, request.topic, progress)
         if outline is None:
             progress.stage("planning the outline")
-            outline = Planner(backend, prompts).plan(request)
-        job = Job(outline, run, backend, prompts, settings or WriterSettings(), policy, batch_size, checker,
+            outline = await Planner(backend, prompts).plan(request)
+        job = Job(outline, run, backend, prompts, settings or WriterSettings(), policy, concurrency, checker,
                   progress, control)
-        return _expand(job, build_graph(outline, policy))
+        return await _expand(job, build_graph(outline, policy))
 
 
 def _existing_outline(run: RunDir, topic: str, progress: Progress) -> Outline | None:
@@ -224,7 +256,7 @@ def _existing_outline(run: RunDir, topic: str, progress: Progress) -> Outline | 
     return outline
 
 
-def _expand(job: Job, graph: nx.DiGraph) -> DraftResult:
+async def _expand(job: Job, graph: nx.DiGraph) -> DraftResult:
     """Save the outline, find what is finished, load the checker, write the rest."""
     run = job.run
     run.forget_removed(job.outline)
@@ -235,10 +267,10 @@ def _expand(job: Job, graph: nx.DiGraph) -> DraftResult:
         job.progress.stage("loading the checker's embedding model")
         job.checker = make_checker()
     job.control.check()
-    return _write(job, graph, finished)
+    return await _write(job, graph, finished)
 
 
-def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]) -> DraftResult:
+async def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]) -> DraftResult:
     contexts = ContextBuilder(job.outline, graph, job.backend.count_tokens)
     writer = SectionWriter(job.outline, contexts, job.prompts, job.backend.count_tokens, job.settings,
                            job.checker if job.settings.check else None)
@@ -254,12 +286,15 @@ def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]) -> D
 
     job.progress.start(len(graph), len(finished))
     started = time.perf_counter()
+    job.backend.on_batch = job.progress.batch
     try:
-        Scheduler(graph, job.backend, writer.task, on_done, done=set(finished), batch_size=job.batch_size,
-                  on_batch=job.progress.batch, should_stop=lambda: job.control.stopped).run()
+        await Scheduler(graph, job.backend, writer.task, on_done, done=set(finished), concurrency=job.concurrency,
+                        should_stop=lambda: job.control.stopped).run()
     except BaseException:
         _assemble_quietly(job, results)  # even a stopped run leaves a readable partial document
         raise
+    finally:
+        job.backend.on_batch = None
     job.run.assemble(job.outline, results)
     return _finish(job, results, time.perf_counter() - started, len(finished))
 

@@ -5,6 +5,7 @@ The code decides only the outline's shape and budgets."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -67,13 +68,6 @@ def check_topic(topic: str) -> str:
     return topic
 
 
-def _checked(backend: Backend, completions: list[Completion]) -> list[Completion]:
-    """Completions, unless the run was stopped meanwhile (Ctrl-C stops planning too)."""
-    if backend.cancelled:
-        raise Interrupted("stopped by the user while planning; nothing was saved")
-    return completions
-
-
 def shape(words: int, sections: int | None, depth: int | None) -> tuple[int, int]:
     """(top-level sections, subsections per top-level section). About 230 words per leaf: a
     300-word piece gets 2 sections, 1,200 words 5, and longer documents chapters of 3 to 5
@@ -132,25 +126,32 @@ class Planner:
     def __init__(self, backend: Backend, prompts: Prompts) -> None:
         self.backend, self.prompts = backend, prompts
 
-    def plan(self, req: PlanRequest) -> Outline:
+    async def plan(self, req: PlanRequest) -> Outline:
         topic = check_topic(req.topic)
         language = req.language or ("zh" if is_cjk(topic) else "en")
         top_n, sub_n = shape(req.words, req.sections, req.depth)
         self.system = self.prompts.render("system", style=req.style, audience=req.audience, language=language)
         self.language = language
-        tops = self.titles([(None, top_n)], topic, req)[0]
-        subs = self.titles([(t, sub_n) for t in tops], topic, req) if sub_n > 1 else [[] for _ in tops]
-        title, briefs = self.briefs(topic, tops, subs, req)
+        tops = (await self.titles([(None, top_n)], topic, req))[0]
+        subs = await self.titles([(t, sub_n) for t in tops], topic, req) if sub_n > 1 else [[] for _ in tops]
+        title, briefs = await self.briefs(topic, tops, subs, req)
         sections = self.assemble(tops, subs, briefs, req.words)
         return rebalance(Outline(title=title, topic=topic, audience=req.audience, style=req.style,
                                  language=language, words=req.words, sections=sections))
+
+    async def _complete(self, requests: list[ChatRequest]) -> list[Completion]:
+        """All requests at once (the engine batches them); Ctrl-C stops planning too."""
+        done = await asyncio.gather(*(self.backend.complete(r) for r in requests))
+        if self.backend.cancelled:
+            raise Interrupted("stopped by the user while planning; nothing was saved")
+        return list(done)
 
     def _ask(self, user: str, max_tokens: int, seed: int, prefill: str = "") -> ChatRequest:
         return ChatRequest(messages=[Message(role="system", content=self.system), Message(role="user", content=user)],
                            prefill=prefill, sampling=Sampling(max_new_tokens=max_tokens, temperature=defaults.TEMPERATURE,
                                                               repetition_penalty=1.2, seed=seed))
 
-    def titles(self, asks: list[tuple[str | None, int]], topic: str, req: PlanRequest) -> list[list[str]]:
+    async def titles(self, asks: list[tuple[str | None, int]], topic: str, req: PlanRequest) -> list[list[str]]:
         """For each (parent title or None, n): n distinct titles. The list format is enforced by
         the prefill: each round the model writes just the next numbered line of every list still
         short, all lists in one batch; a duplicate or unusable line is re-sampled (bounded)."""
@@ -161,7 +162,7 @@ class Planner:
             if not todo:
                 break
             batch = [self._title_request(asks[i], found[i], topic, req, seed=(req.seed + rnd) % (MAX_SEED + 1)) for i in todo]
-            for i, done in zip(todo, _checked(self.backend, self.backend.generate(batch))):
+            for i, done in zip(todo, await self._complete(batch)):
                 title = clean_title(done.text)
                 if title and not _duplicate(title, found[i], asks[i][0], topic) and _in_script(title, self.language):
                     found[i].append(title)
@@ -185,13 +186,13 @@ class Planner:
         request.sampling = request.sampling.model_copy(update={"stop": ("\n",), "temperature": 0.8})
         return request
 
-    def briefs(self, topic: str, tops: list[str], subs: list[list[str]], req: PlanRequest):
+    async def briefs(self, topic: str, tops: list[str], subs: list[list[str]], req: PlanRequest):
         """The document title and a one-sentence brief per section, in one batch."""
         pairs = [(t, None) for t in tops] + [(s, t) for t, ss in zip(tops, subs) for s in ss]
         batch = [self._ask(self.prompts.render("doc_title", topic=topic), 24, req.seed)]
         batch += [self._ask(self.prompts.render("brief", topic=topic, title=t, parent=p or ""), 60, req.seed)
                   for t, p in pairs]
-        out = _checked(self.backend, self.backend.generate(batch))
+        out = await self._complete(batch)
         title = _first_line(out[0].text.replace("\ufffd", "")).strip("\"'“”*# ")
         title = re.sub(r"^(title|标题)\s*[:：]\s*", "", title, flags=re.I).strip("\"'“”*# ")
         title = title if _in_script(title, self.language) else topic

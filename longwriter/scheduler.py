@@ -1,28 +1,21 @@
-"""Dependency-graph scheduling: every section whose dependencies are finished is in flight at
-once, and the pending requests of all sections in flight go to the backend as one batch. A
-finished section unlocks its dependants for the very next batch."""
+"""Dependency-graph scheduling on asyncio, request by request. Every section whose dependencies
+are finished runs as its own task; each of its requests goes to the backend the moment the
+previous one returns (a short summary never waits for a long draft), and a finished section
+starts its dependants at once. ``concurrency`` bounds the requests in flight; the engine
+batches whatever is waiting."""
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .backends.base import Backend, ChatRequest
+from .backends.base import Backend, ChatRequest, Completion
 from .errors import Interrupted
 from .graph import ready
-from .writer import SectionResult, Task
-
-
-@dataclass
-class BatchStats:
-    """What one generate call did (for progress displays and benchmarks)."""
-
-    size: int
-    completion_tokens: int
-    seconds: float
+from .writer import Compute, SectionResult, Task
 
 
 @dataclass
@@ -34,40 +27,62 @@ class Scheduler:
     start: Callable[[str], Task]
     on_done: Callable[[SectionResult], None]
     done: set[str] = field(default_factory=set)
-    batch_size: int | None = None
-    on_batch: Callable[[BatchStats], None] = lambda stats: None
+    concurrency: int | None = None
     should_stop: Callable[[], bool] = lambda: False
+    #: When each section became ready and when its first request went out (benchmarks read it).
+    timeline: dict[str, list[float]] = field(default_factory=dict)
 
-    def run(self) -> None:
+    async def run(self) -> None:
         """Run until every section is done (raises :class:`Interrupted` when asked to stop)."""
-        started, active = set(self.done), {}
-        while True:
-            for node in ready(self.graph, self.done, started):
-                started.add(node)
-                self._advance(active, node, self.start(node), None)
-            if not active:
-                return
-            if self.should_stop() or self.backend.cancelled:
-                raise Interrupted("stopped by the user; finished sections are saved")
-            order = sorted(active, key=lambda n: self.graph.nodes[n]["order"])[: self.limit()]
-            t0 = time.perf_counter()
-            completions = self.backend.generate([active[n][1] for n in order])
-            if self.backend.cancelled:
-                raise Interrupted("stopped by the user; finished sections are saved")
-            self.on_batch(BatchStats(len(order), sum(c.completion_tokens for c in completions), time.perf_counter() - t0))
-            for node, completion in zip(order, completions):
-                self._advance(active, node, active[node][0], completion)
-
-    def limit(self) -> int:
-        return self.batch_size or self.backend.batch_size
-
-    def _advance(self, active: dict, node: str, task: Task, completion) -> None:
-        """Send ``completion`` into the task; keep its next request, or finish the section."""
+        slots = asyncio.Semaphore(self.concurrency or self.backend.concurrency)
+        started, running = set(self.done), {}
         try:
-            request: ChatRequest = task.send(completion)
-        except StopIteration as stop:
-            active.pop(node, None)
-            self.on_done(stop.value)
-            self.done.add(node)
-            return
-        active[node] = (task, request)
+            while True:
+                for node in ready(self.graph, self.done, started):
+                    started.add(node)
+                    self.timeline[node] = [asyncio.get_running_loop().time()]
+                    running[asyncio.create_task(self._section(node, slots))] = node
+                if not running:
+                    return
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(finished, key=lambda t: self._order(running[t])):
+                    self.on_done(task.result())  # a failed section raises here, stopping the run
+                    self.done.add(running.pop(task))
+        finally:
+            await _cancel_all(running)
+
+    def _order(self, node: str) -> int:
+        return self.graph.nodes[node]["order"]
+
+    async def _section(self, node: str, slots: asyncio.Semaphore) -> SectionResult:
+        """Drive one section's coroutine: send each request, return its result."""
+        task, reply = self.start(node), None
+        while True:
+            try:
+                step = task.send(reply)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(step, Compute):  # CPU work (the checker's embeddings): off the event loop
+                reply = await asyncio.to_thread(step.run)
+                continue
+            reply = await self._ask(node, step, slots)
+
+    async def _ask(self, node: str, request: ChatRequest, slots: asyncio.Semaphore) -> Completion:
+        self._check_stop()
+        async with slots:
+            if len(self.timeline[node]) == 1:
+                self.timeline[node].append(asyncio.get_running_loop().time())
+            completion = await self.backend.complete(request.model_copy(update={"priority": self._order(node)}))
+        self._check_stop()
+        return completion
+
+    def _check_stop(self) -> None:
+        if self.should_stop() or self.backend.cancelled:
+            raise Interrupted("stopped by the user; finished sections are saved")
+
+
+async def _cancel_all(tasks) -> None:
+    """Cancel unfinished section tasks and wait for them (a stopped run leaves none behind)."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

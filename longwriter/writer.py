@@ -1,6 +1,6 @@
 """The section writer. Each section is a small coroutine: it yields chat requests (draft,
-continuations, rewrites, summary) and receives completions, so the scheduler can batch the
-requests of every section in flight into one generate call."""
+continuations, rewrites, summary) and receives completions; the scheduler sends each request
+to the engine the moment it is yielded. CPU work (the checker) is yielded as ``Compute``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import math
 import re
 import time
 import zlib
-from collections.abc import Generator
-from typing import Literal
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import defaults
-from .backends.base import ChatRequest, Completion, Message, Sampling
+from .backends.base import ChatRequest, Message, Sampling
 from .checker import Checker, Scores, accept
 from .graph import previous_in_chain
 from .context import ContextBuilder, SectionContext, head_tokens, tail_tokens
@@ -22,7 +23,15 @@ from .length import count_words, drop_unfinished_tail, trim_to_words
 from .outline import Outline
 from .prompts import Prompts
 
-Task = Generator[ChatRequest, Completion, "SectionResult"]
+@dataclass
+class Compute:
+    """CPU work a section needs (the checker's scores): the scheduler runs ``run`` off the
+    event loop and sends its result back into the section's coroutine."""
+
+    run: Callable[[], Any]
+
+
+Task = Generator["ChatRequest | Compute", Any, "SectionResult"]
 
 # Calibration text for the tokens-per-word ratio of the model in use (per language).
 _SAMPLES = {
@@ -79,6 +88,26 @@ class SectionResult(BaseModel):
     node_hash: str = ""
 
 
+@dataclass
+class TokenRatio:
+    """Tokens per counted word, learned from one section's own output: the tokenizer's ratio
+    on a reference paragraph is the prior, worth ``weight`` words."""
+
+    prior: float
+    weight: int = 200
+    tokens: int = 0
+    words: int = 0
+
+    def observe(self, tokens: int, text: str) -> None:
+        words = count_words(text)
+        if words and tokens:
+            self.tokens, self.words = self.tokens + tokens, self.words + words
+
+    @property
+    def value(self) -> float:
+        return (self.prior * self.weight + self.tokens) / (self.weight + self.words)
+
+
 class _Attempt(BaseModel):
     """What one draft of a section is asked for: the first has no feedback, rewrites do."""
 
@@ -123,10 +152,10 @@ class SectionWriter:
         self.texts: dict[str, str] = {}
         self.summaries: dict[str, str] = {}
         sample = _SAMPLES["zh" if outline.language.startswith("zh") else "en"]
-        # Start from the tokenizer's ratio on a reference paragraph, then learn the real one from
-        # this run's own output (models write numbers, names and markup the sample lacks).
+        # The tokenizer's ratio on a reference paragraph. Each section then learns from its own
+        # output only (models write numbers, names and markup the sample lacks), so a section's
+        # requests never depend on which other sections finished first, nor change on resume.
         self.tokens_per_word = max(0.5, count_tokens(sample) / count_words(sample))
-        self._seen_tokens, self._seen_words = 0, 0
         self.system = prompts.render("system", **outline.model_dump(exclude={"sections"}))
 
     # ------------------------------------------------------------------ requests
@@ -139,25 +168,16 @@ class SectionWriter:
         requests it shares a batch with (runs are reproducible, checker on/off comparable)."""
         return zlib.crc32(f"{self.settings.seed}/{section_id}/{attempt}/{step}".encode())
 
-    def _sampling(self, words: int, plan: _Attempt, step: int) -> Sampling:
+    def _sampling(self, words: int, plan: _Attempt, step: int, ratio: float) -> Sampling:
         s = self.settings
         if s.fixed_tokens:
             n = lo = s.fixed_tokens
         else:
-            n = min(s.max_request_tokens, math.ceil(words * self.tokens_per_word * (1 + s.length_tolerance)) + 8)
-            lo = min(n, int(words * self.tokens_per_word * (1 - s.length_tolerance)))
+            n = min(s.max_request_tokens, math.ceil(words * ratio * (1 + s.length_tolerance)) + 8)
+            lo = min(n, int(words * ratio * (1 - s.length_tolerance)))
         return Sampling(max_new_tokens=n, min_new_tokens=lo, temperature=s.temperature, top_p=s.top_p,
                         repetition_penalty=s.repetition_penalty + plan.penalty_boost,
                         seed=self._seed(plan.section_id, plan.number, step))
-
-    def observe(self, completion: Completion, text: str) -> None:
-        """Update the tokens-per-word ratio with a finished generation (prior worth ~200 words)."""
-        words = count_words(text)
-        if words and completion.completion_tokens:
-            self._seen_tokens += completion.completion_tokens
-            self._seen_words += words
-            prior = 200
-            self.tokens_per_word = (self.tokens_per_word * prior + self._seen_tokens) / (prior + self._seen_words)
 
     def section_prompt(self, ctx: SectionContext, feedback: list[str]) -> str:
         return self.prompts.render("section", **self.outline.model_dump(exclude={"sections", "words"}),
@@ -202,8 +222,9 @@ class SectionWriter:
         """Draft, continue while short of the budget, trim when long."""
         user = self.section_prompt(ctx, plan.feedback)
         done = yield ChatRequest(messages=self._messages(user), avoid=plan.avoid,
-                                 sampling=self._sampling(ctx.words, plan, step=0))
-        self.observe(done, done.text)
+                                 sampling=self._sampling(ctx.words, plan, 0, self.tokens_per_word))
+        ratio = TokenRatio(prior=self.tokens_per_word)
+        ratio.observe(done.completion_tokens, done.text)
         draft = _Draft(text=clean_section_text(done.text, ctx.section_title),
                        prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
         low, high = ctx.words * (1 - self.settings.length_tolerance), ctx.words * (1 + self.settings.length_tolerance)
@@ -212,10 +233,10 @@ class SectionWriter:
             tail = tail_tokens(draft.text, 200, self.count_tokens)
             missing = ctx.words - count_words(draft.text)
             more = yield ChatRequest(messages=self._messages(user), prefill=tail + " ", avoid=plan.avoid,
-                                     sampling=self._sampling(missing, plan, step=draft.continuations + 1))
+                                     sampling=self._sampling(missing, plan, draft.continuations + 1, ratio.value))
             if count_words(more.text) == 0:
                 break
-            self.observe(more, more.text)
+            ratio.observe(more.completion_tokens, more.text)
             draft.text = (draft.text + " " + clean_section_text(more.text, ctx.section_title)).strip()
             draft.continuations += 1
             draft.prompt_tokens += more.prompt_tokens
@@ -239,9 +260,11 @@ class SectionWriter:
         return self._accepted().get(scores.closest, "")
 
     def _score(self, text: str, ctx: SectionContext):
-        """Checker scores, plus the optional yes/no judgement from the model itself."""
-        scores = self.checker.score(text, topic=self.outline.topic, title=ctx.section_title, brief=ctx.brief,
-                                    budget=ctx.words, accepted=self._accepted())
+        """Checker scores (computed off the event loop), plus the optional yes/no judgement
+        from the model itself."""
+        accepted = self._accepted()  # taken now: other sections may finish while it runs
+        scores = yield Compute(lambda: self.checker.score(text, topic=self.outline.topic, title=ctx.section_title,
+                                                          brief=ctx.brief, budget=ctx.words, accepted=accepted))
         if self.settings.judge:
             user = self.prompts.render("judge", topic=self.outline.topic, section_title=ctx.section_title,
                                        brief=ctx.brief, text=head_tokens(text, 600, self.count_tokens))

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from longwriter.backends.base import ChatRequest, Completion, Message, Sampling
+from longwriter.backends.batching import DynamicBatcher
 from longwriter.backends.transformers_backend import TransformersBackend, _RowLimits
 from longwriter.errors import ModelError
 
@@ -13,6 +14,7 @@ def bare_backend(monkeypatch, fail_above: int):
     backend = object.__new__(TransformersBackend)
     TransformersBackend.__bases__[0].__init__(backend)
     backend.torch, backend.batch_size, backend.sizes = torch, 8, []
+    backend._batcher = DynamicBatcher(backend._run_batch, lambda: backend.batch_size, threaded=False)
 
     def chunk(requests, prompts):
         backend.sizes.append(len(requests))

@@ -76,7 +76,7 @@ def test_ready_sections_are_batched_in_document_order(tmp_path):
     """Kills: the scheduler's priority reversed (later sections served first)."""
     backend = ScriptedBackend(smart_responder)
     expand(make_outline(6, 1, 600), tmp_path, backend=backend, policy="independent", settings=NO_CHECK,
-           batch_size=2)
+           concurrency=2)
     assert [[section_of(r) for r in batch] for batch in backend.batches] == [["1", "2"], ["3", "4"], ["5", "6"]]
 
 
@@ -93,8 +93,8 @@ class KeepsCompletions(ScriptedBackend):
         super().__init__(responder, batch_size=3)
         self.outputs = []
 
-    def generate(self, requests):
-        self.outputs.append(super().generate(requests))
+    def _run(self, requests):
+        self.outputs.append(super()._run(requests))
         return self.outputs[-1]
 
 

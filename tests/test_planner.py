@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 
 from longwriter.backends.fake import ScriptedBackend
@@ -25,7 +27,7 @@ def test_clean_title_strips_descriptions_and_markdown():
 
 
 def test_planner_builds_a_valid_two_level_outline(fake):
-    outline = Planner(fake, Prompts()).plan(PlanRequest(topic="The history of coffee", words=3000))
+    outline = run_plan(Planner(fake, Prompts()), PlanRequest(topic="The history of coffee", words=3000))
     assert len(outline.sections) >= 3
     assert all(s.children for s in outline.sections)
     assert sum(s.words for s in outline.leaves()) == 3000
@@ -42,7 +44,7 @@ def test_duplicates_are_resampled_with_a_bound():
         return " The history of coffee"  # always the bare topic: never acceptable
 
     with pytest.raises(PlanningError, match="distinct titles"):
-        Planner(ScriptedBackend(stubborn), Prompts()).plan(PlanRequest(topic="The history of coffee", words=1200))
+        run_plan(Planner(ScriptedBackend(stubborn), Prompts()), PlanRequest(topic="The history of coffee", words=1200))
     assert 0 < len(calls) <= 5 * 4 * 5
 
 
@@ -54,7 +56,7 @@ def test_repeated_titles_are_skipped():
             return next(seq)
         return smart_responder(request)
 
-    outline = Planner(ScriptedBackend(repetitive, batch_size=1), Prompts()).plan(
+    outline = run_plan(Planner(ScriptedBackend(repetitive, batch_size=1), Prompts()), 
         PlanRequest(topic="coffee", words=1200, sections=5, depth=1))
     assert [s.title for s in outline.sections] == ["Beans", "Roasting", "Cafes", "Trade", "Science"]
 
@@ -66,7 +68,7 @@ def test_a_chapter_with_too_few_distinct_subtitles_degrades_gracefully():
             return " Same subtitle"  # only one distinct subtitle, however often asked
         return smart_responder(request)
 
-    outline = Planner(ScriptedBackend(stuck_in_chapter_two), Prompts()).plan(
+    outline = run_plan(Planner(ScriptedBackend(stuck_in_chapter_two), Prompts()), 
         PlanRequest(topic="The history of coffee", words=3000))
     assert not outline.sections[1].children  # collapsed into a single section
     assert all(s.children for i, s in enumerate(outline.sections) if i != 1)
@@ -80,20 +82,20 @@ def test_subtitles_may_narrow_the_topic():
             return [" Coffee", " Coffee in Yemen", " The history", " Coffee in Java"][k - 1]
         return smart_responder(request)
 
-    outline = Planner(ScriptedBackend(topical, batch_size=1), Prompts()).plan(
+    outline = run_plan(Planner(ScriptedBackend(topical, batch_size=1), Prompts()), 
         PlanRequest(topic="The history of coffee", words=1200, sections=2, depth=2))
     assert [c.title for c in outline.sections[0].children][:2] == ["Coffee", "Coffee in Yemen"]
 
 
 def test_empty_and_absurd_topics_are_refused(fake):
     with pytest.raises(InputError, match="empty"):
-        Planner(fake, Prompts()).plan(PlanRequest(topic="   ", words=1000))
+        run_plan(Planner(fake, Prompts()), PlanRequest(topic="   ", words=1000))
     with pytest.raises(InputError, match="characters long"):
-        Planner(fake, Prompts()).plan(PlanRequest(topic="x" * 5000, words=1000))
+        run_plan(Planner(fake, Prompts()), PlanRequest(topic="x" * 5000, words=1000))
 
 
 def test_chinese_topic_gets_chinese_language(fake):
-    outline = Planner(fake, Prompts()).plan(PlanRequest(topic="咖啡的历史", words=1000))
+    outline = run_plan(Planner(fake, Prompts()), PlanRequest(topic="咖啡的历史", words=1000))
     assert outline.language == "zh"
 
 
@@ -108,7 +110,12 @@ def test_a_chinese_plan_resamples_english_titles_and_drops_a_title_prefix():
             return "Title: 中国茶文化\ufffd"
         return "这一节讲述茶的历史。"
 
-    outline = Planner(ScriptedBackend(mixed), Prompts()).plan(
+    outline = run_plan(Planner(ScriptedBackend(mixed), Prompts()), 
         PlanRequest(topic="茶文化", words=600, sections=3, depth=1))
     assert [s.title for s in outline.sections] == ["茶的起源", "茶马古道", "现代茶饮"]
     assert outline.title == "中国茶文化"
+
+
+def run_plan(planner, request):
+    """Planner.plan is a coroutine: run it as the sync API does."""
+    return asyncio.run(planner.plan(request))

@@ -26,7 +26,7 @@ def test_serial_policy_runs_one_section_at_a_time(fake, tmp_path):
 
 def test_batch_size_caps_each_call(fake, tmp_path):
     expand(make_outline(6, 1, 600), tmp_path, backend=fake, policy="independent", settings=NO_CHECK,
-           batch_size=4)
+           concurrency=4)
     assert max(len(b) for b in fake.batches) == 4
 
 
@@ -81,25 +81,33 @@ def test_document_headings_follow_outline(fake, tmp_path):
     assert [len(h[0]) for h in headings[1:]] == [2, 3, 3, 2, 3, 3]
 
 
-def test_tokens_per_word_is_learned_from_output(tmp_path):
-    """A model that spends 3 tokens per word: the writer's ratio moves towards 3, so later
-    sections ask for enough tokens without needing continuations."""
+def test_tokens_per_word_is_learned_from_a_sections_own_output():
+    """A model that spends 3 tokens per word: the section's ratio moves towards 3, so its
+    continuations ask for enough tokens."""
+    from longwriter.writer import TokenRatio
 
-    backend = ScriptedBackend(smart_responder)
-    from longwriter.context import ContextBuilder
-    from longwriter.graph import build_graph
-    from longwriter.prompts import Prompts
-    from longwriter.writer import SectionWriter
+    ratio = TokenRatio(prior=1.3)
+    ratio.observe(1200, prose(400))
+    assert 1.3 < ratio.value < 3.0
+    assert ratio.value > (1.3 + 3.0) / 2  # 400 observed words outweigh the 200-word prior
 
-    outline = make_outline(1, 1, 400)
-    writer = SectionWriter(outline, ContextBuilder(outline, build_graph(outline), backend.count_tokens), Prompts(),
-                           backend.count_tokens, NO_CHECK)
-    start = writer.tokens_per_word
-    from longwriter.backends.base import Completion
 
-    writer.observe(Completion(text="", prompt_tokens=1, completion_tokens=1200, finish_reason="stop"), prose(400))
-    assert start < writer.tokens_per_word < 3.0
-    assert writer.tokens_per_word > (start + 3.0) / 2  # 400 observed words outweigh the 200-word prior
+def test_a_sections_requests_do_not_depend_on_which_sections_finished_first(tmp_path):
+    """Same outline, one run with sections in flight together and one strictly serial: every
+    section's first request asks for the same number of tokens."""
+
+    def first_requests(policy, concurrency, out):
+        backend = ScriptedBackend(smart_responder)
+        expand(make_outline(2, 3, 1500), out, backend=backend, settings=NO_CHECK, policy=policy,
+               concurrency=concurrency)
+        found = {}
+        for r in backend.requests:
+            m = re.search(r'Now write section ([\d.]+)', r.messages[-1].content)
+            if m and not r.prefill:
+                found.setdefault(m.group(1), r.sampling.max_new_tokens)
+        return found
+
+    assert first_requests("independent", 8, tmp_path / "a") == first_requests("serial", 1, tmp_path / "b")
 
 
 def test_sampling_options_from_the_cli_reach_every_section_request(monkeypatch, tmp_path):

@@ -6,9 +6,9 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .base import Backend, ChatRequest, Completion, Message, Sampling
+from .base import Backend, BatchStats, ChatRequest, Completion, Message, Sampling
 
-__all__ = ["Backend", "ChatRequest", "Completion", "Message", "ModelSpec", "Sampling", "load_backend"]
+__all__ = ["Backend", "BatchStats", "ChatRequest", "Completion", "Message", "ModelSpec", "Sampling", "load_backend"]
 
 from ..defaults import DEVICE
 

@@ -1,11 +1,13 @@
-"""The seam every stage uses: a backend takes a batch of chat requests and returns one
-completion per request, in order. Batch-shaped so schedulers can keep the hardware full."""
+"""The seam every stage uses: one async call per request (``complete``). Schedulers keep many
+requests in flight; an engine batches whatever is waiting (dynamic or continuous batching)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -47,6 +49,8 @@ class ChatRequest(BaseModel):
     prefill: str = ""
     avoid: str = Field("", description="text the reply must not retell: backends that can penalise its "
                        "tokens as if already written (repetition penalty) do so")
+    priority: int = Field(0, description="lower goes first when an engine has more requests than rows "
+                          "(the scheduler sets the section's position in the document)")
 
 
 class Completion(BaseModel):
@@ -58,26 +62,48 @@ class Completion(BaseModel):
     finish_reason: Literal["stop", "length", "cancelled"]
 
 
+@dataclass
+class BatchStats:
+    """What one engine step did: rows, tokens, seconds (for progress displays and benchmarks)."""
+
+    size: int
+    completion_tokens: int
+    seconds: float
+    longest: int = 0  # tokens of the longest row (a padded batch runs until it ends)
+    waiting: int = 0  # requests queued when the step ended (they waited for it)
+
+
 class Backend(ABC):
-    """A language model. Subclasses implement :meth:`generate`; everything else has defaults."""
+    """A language model behind one async call per request, as vLLM's AsyncLLM: batching is the
+    engine's own business. Subclasses implement :meth:`complete`; everything else has defaults."""
 
     name: str = "backend"
-    #: How many requests one generate call should hold at most (schedulers read it).
-    batch_size: int = 8
+    #: How many requests are worth having in flight at once (the scheduler's default bound).
+    concurrency: int = 8
 
     def __init__(self) -> None:
         self._cancel = threading.Event()
+        #: Called with each engine step's statistics, when the engine has steps (progress bars).
+        self.on_batch: Callable[[BatchStats], None] | None = None
 
     @abstractmethod
+    async def complete(self, request: ChatRequest) -> Completion:
+        """Complete one request. Many may be awaited at once; the engine batches them."""
+
     def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        """Complete every request; the result is in the same order as ``requests``."""
+        """Complete ``requests`` together from synchronous code (scripts, tests); in order."""
+
+        async def together() -> list[Completion]:
+            return list(await asyncio.gather(*(self.complete(r) for r in requests)))
+
+        return asyncio.run(together())
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` for this model (default: a characters-per-token estimate)."""
         return max(1, len(text) // 4) if text else 0
 
     def cancel(self) -> None:
-        """Ask a running :meth:`generate` to stop early (from a signal handler or thread)."""
+        """Ask running and queued requests to stop early (from a signal handler or thread)."""
         self._cancel.set()
 
     def reset(self) -> None:

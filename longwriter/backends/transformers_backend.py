@@ -1,6 +1,9 @@
 """Any Hugging Face causal LM (hub id or local directory) through transformers' ``generate``.
 
-Requests are sorted by prompt length (less padding), left-padded and generated together; each
+Requests arrive one at a time (``complete``) and wait in a queue; whenever the model is free,
+every queued request that fits goes into the next padded ``generate`` call, which runs in a
+worker thread so the event loop stays free (dynamic batching, ``batching.DynamicBatcher``).
+Within a batch, requests are sorted by prompt length (less padding) and left-padded; each
 row keeps its own token limits, sampling options and random seed (``rowsampling``), so drafts,
 rewrites and summaries share one batch. Only requests with different stop strings are split.
 torch and transformers are imported here only, so the CLI starts instantly."""
@@ -16,6 +19,7 @@ from urllib.parse import urlparse
 
 from ..errors import ModelError
 from .base import Backend, ChatRequest, Completion
+from .batching import DynamicBatcher
 
 
 class TransformersBackend(Backend):
@@ -41,6 +45,8 @@ class TransformersBackend(Backend):
         self.name = name or model
         self.tokenizer, self.model = _load(model, source, local_only, self.device, trust_remote_code, gguf_file)
         self.batch_size = batch_size or self._auto_batch_size()
+        self.concurrency = 2 * self.batch_size  # a full batch running and the next one queued
+        self._batcher = DynamicBatcher(self._run_batch, lambda: self.batch_size, on_batch=lambda: self.on_batch)
         #: Seconds spent inside ``model.generate`` and tokens produced (benchmarks read these).
         self.generate_seconds = 0.0
         self.generated_tokens = 0
@@ -50,7 +56,15 @@ class TransformersBackend(Backend):
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False).input_ids) if text else 0
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+    async def complete(self, request: ChatRequest) -> Completion:
+        return await self._batcher.submit(request)
+
+    def _run_batch(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        """One engine step: generate every request (in chunks of the batch size, same stop
+        strings together); called in the batcher's worker thread."""
+        if self.cancelled:
+            return [Completion(text="", prompt_tokens=0, completion_tokens=0, finish_reason="cancelled")
+                    for _ in requests]
         results: list[Completion | None] = [None] * len(requests)
         prompts = [self._render(r) for r in requests]
         groups: dict[tuple, list[int]] = {}

@@ -1,0 +1,146 @@
+"""Lock-step versus request-level scheduling on the embedded model, same engine, same requests.
+
+    python -m benchmarks.scheduling [--chapters 4] [--batch N]
+
+Lock-step is the previous scheduler's shape, kept here only as the comparison: it takes one
+request from every section in flight, sends them together and waits for the longest before any
+section moves on. Request-level is longwriter's scheduler: each section's next request goes out
+the moment its previous one returns, and a finished section starts its dependants at once.
+
+The outline mixes budgets (60 to 420 words), so drafts, continuations and summaries differ in
+length; the checker is off and every request has a fixed seed, and a section's token limits
+depend only on its own output, so both sides send the same requests (the script checks how
+many). Printed: words/s and their ratio, the delay from a section's dependencies finishing to
+its first request going out (mean, p90), and the share of engine time spent on rows that had
+already finished while requests waited."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+
+from longwriter.backends import load_backend
+from longwriter.graph import ready
+from longwriter.outline import parse_outline
+from longwriter.pipeline import Silent, expand
+from longwriter.scheduler import Scheduler
+from longwriter.writer import Compute, WriterSettings
+
+BUDGETS = [60, 260, 120, 420, 90, 200, 340, 70, 160, 300, 110, 240]
+
+
+class LockStep(Scheduler):
+    """The previous scheduler: every section in flight sends one request, all wait for all."""
+
+    async def run(self) -> None:
+        started, active = set(self.done), {}
+        limit = self.concurrency or self.backend.concurrency
+        while True:
+            for node in ready(self.graph, self.done, started):
+                started.add(node)
+                self.timeline[node] = [asyncio.get_running_loop().time()]
+                self._advance(active, node, self.start(node), None)
+            if not active:
+                return
+            order = sorted(active, key=self._order)[:limit]
+            for node in order:
+                if len(self.timeline[node]) == 1:
+                    self.timeline[node].append(asyncio.get_running_loop().time())
+            replies = await asyncio.gather(*(self.backend.complete(
+                active[n][1].model_copy(update={"priority": self._order(n)})) for n in order))
+            for node, reply in zip(order, replies):
+                self._advance(active, node, active[node][0], reply)
+
+    def _advance(self, active: dict, node: str, task, reply) -> None:
+        try:
+            step = task.send(reply)
+            while isinstance(step, Compute):
+                step = task.send(step.run())
+        except StopIteration as stop:
+            active.pop(node, None)
+            self.on_done(stop.value)
+            self.done.add(node)
+            return
+        active[node] = (task, step)
+
+
+class Stats(Silent):
+    def __init__(self) -> None:
+        self.batches = []
+
+    def batch(self, stats) -> None:
+        self.batches.append(stats)
+
+
+def mixed_outline(chapters: int):
+    sections, k = [], 0
+    for c in range(chapters):
+        kids = []
+        for s in range(3):
+            kids.append({"id": f"c{c}s{s}", "title": f"Coffee era {c + 1}, part {s + 1}",
+                         "brief": f"What happened to coffee in era {c + 1}, aspect {s + 1}.",
+                         "words": BUDGETS[k % len(BUDGETS)]})
+            k += 1
+        sections.append({"id": f"c{c}", "title": f"Era {c + 1}", "words": sum(x["words"] for x in kids),
+                         "children": kids})
+    return parse_outline({"title": "Coffee", "topic": "The history of coffee",
+                          "words": sum(x["words"] for x in sections), "sections": sections})
+
+
+def run(backend, outline, scheduler_class, batch: int) -> dict:
+    import longwriter.pipeline as pipeline
+
+    schedulers, stats = [], Stats()
+
+    class Recording(scheduler_class):
+        async def run(self) -> None:
+            schedulers.append(self)
+            await super().run()
+
+    pipeline.Scheduler = Recording  # the pipeline builds its scheduler through this name
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            started = time.perf_counter()
+            result = expand(outline, out, backend=backend, settings=WriterSettings(check=False), concurrency=batch,
+                            progress=stats)
+            wall = time.perf_counter() - started
+    finally:
+        pipeline.Scheduler = Scheduler
+    delays = [t[1] - t[0] for t in schedulers[0].timeline.values() if len(t) > 1]
+    busy = sum(b.seconds for b in stats.batches)
+    empty = sum(b.seconds * (1 - b.completion_tokens / max(1, b.size * b.longest)) for b in stats.batches
+                if b.waiting or scheduler_class is LockStep)  # lock-step: finished rows' sections always wait
+    return {"wall": wall, "words": result.report.produced_words, "requests": sum(b.size for b in stats.batches),
+            "tokens": sum(b.completion_tokens for b in stats.batches), "delays": delays,
+            "empty": empty / busy if busy else 0.0, "batches": len(stats.batches)}
+
+
+def p90(values: list[float]) -> float:
+    return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else (values[0] if values else 0.0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chapters", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=None, help="requests in flight (default: the engine's batch size)")
+    args = parser.parse_args()
+    backend = load_backend(None)
+    outline = mixed_outline(args.chapters)
+    batch = args.batch or backend.batch_size
+    print(f"{len(outline.leaves())} sections, {outline.words} words, 'chapter' policy, {batch} requests in flight")
+    rows = {}
+    for name, cls in (("lock-step", LockStep), ("request-level", Scheduler)):
+        rows[name] = r = run(backend, outline, cls, batch)
+        print(f"{name:>14}: {r['wall']:6.1f} s, {r['words'] / r['wall']:5.2f} words/s, {r['requests']} requests, "
+              f"{r['tokens']} tokens, {r['batches']} engine steps, start delay mean "
+              f"{statistics.mean(r['delays']):.2f} s / p90 {p90(r['delays']):.2f} s, "
+              f"engine time on finished rows while requests waited {r['empty']:.0%}", flush=True)
+    a, b = rows["lock-step"], rows["request-level"]
+    print(f"request-level / lock-step: x{(b['words'] / b['wall']) / (a['words'] / a['wall']):.2f} in words/s")
+
+
+if __name__ == "__main__":
+    main()

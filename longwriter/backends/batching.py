@@ -1,0 +1,89 @@
+"""Dynamic batching for engines that run a batch at a time in this process (transformers'
+padded ``generate``; the scripted test backend). Requests wait in a queue; whenever the engine
+is free, every queued request that fits (up to the engine's rows, lowest ``priority`` first,
+same stop strings) goes into the next batch. A request never waits for a batch it did not join,
+and a finished batch frees its requests at once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .base import BatchStats, ChatRequest, Completion
+
+RunBatch = Callable[[list[ChatRequest]], list[Completion]]
+
+
+@dataclass
+class _Queue:
+    loop: asyncio.AbstractEventLoop
+    waiting: list[tuple[int, ChatRequest, asyncio.Future]] = field(default_factory=list)
+    worker: asyncio.Task | None = None
+    arrivals: int = 0
+
+
+class DynamicBatcher:
+    """Feeds ``run_batch`` (called in a worker thread when ``threaded``, so the event loop stays
+    free while the model works) with whatever is waiting. ``rows`` gives the batch size now
+    (it can shrink, e.g. after out-of-memory halving)."""
+
+    def __init__(self, run_batch: RunBatch, rows: Callable[[], int], *, threaded: bool = True,
+                 on_batch: Callable[[], Callable[[BatchStats], None] | None] = lambda: None) -> None:
+        self.run_batch, self.rows, self.threaded, self.on_batch = run_batch, rows, threaded, on_batch
+        self._queue: _Queue | None = None
+
+    async def submit(self, request: ChatRequest) -> Completion:
+        queue = self._queue_for(asyncio.get_running_loop())
+        future = queue.loop.create_future()
+        queue.waiting.append((queue.arrivals, request, future))
+        queue.arrivals += 1
+        if queue.worker is None or queue.worker.done():
+            queue.worker = queue.loop.create_task(self._work(queue))
+        return await future
+
+    def _queue_for(self, loop: asyncio.AbstractEventLoop) -> _Queue:
+        # A backend outlives event loops (the sync API runs one per call): one queue per loop.
+        if self._queue is None or self._queue.loop is not loop:
+            self._queue = _Queue(loop)
+        return self._queue
+
+    async def _work(self, queue: _Queue) -> None:
+        while queue.waiting:
+            await asyncio.sleep(0)  # requests made in this same turn of the loop join the batch
+            batch = self._take(queue)
+            if not batch:  # every waiting request was cancelled meanwhile
+                break
+            started = time.perf_counter()
+            try:
+                requests = [r for _, r, _ in batch]
+                done = await asyncio.to_thread(self.run_batch, requests) if self.threaded else self.run_batch(requests)
+            except BaseException as err:  # the engine failed: every request of the batch fails with it
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            self._report(batch, done, time.perf_counter() - started, len(queue.waiting))
+
+    def _take(self, queue: _Queue) -> list[tuple[int, ChatRequest, asyncio.Future]]:
+        """The next batch: cancelled waiters dropped; lowest priority, then oldest, first; only
+        requests with the first one's stop strings (stop strings cannot differ within a batch)."""
+        queue.waiting = [w for w in queue.waiting if not w[2].done()]
+        if not queue.waiting:
+            return []
+        queue.waiting.sort(key=lambda w: (w[1].priority, w[0]))
+        key = queue.waiting[0][1].sampling.group_key()
+        batch = [w for w in queue.waiting if w[1].sampling.group_key() == key][: max(1, self.rows())]
+        taken = {id(w) for w in batch}
+        queue.waiting = [w for w in queue.waiting if id(w) not in taken]
+        return batch
+
+    def _report(self, batch, done: list[Completion], seconds: float, waiting: int) -> None:
+        for (_, _, future), completion in zip(batch, done):
+            if not future.done():
+                future.set_result(completion)
+        hook = self.on_batch()
+        if hook is not None:
+            hook(BatchStats(len(batch), sum(c.completion_tokens for c in done), seconds,
+                            longest=max((c.completion_tokens for c in done), default=0), waiting=waiting))
