@@ -417,8 +417,13 @@ def test_check_applies_a_thresholds_file(tmp_path, fake):
 
 @pytest.mark.parametrize("text, fragment", [("min_topic_relevance: .nan\n", "min_topic_relevance"),
                                             ("max_repetition: 7\n", "max_repetition"), ("- 1\n", "mapping"),
-                                            ("max_redundancy: [1]\n", "max_redundancy")])
-def test_bad_threshold_values_are_refused(tmp_path, text, fragment):
+                                            ("max_redundancy: [1]\n", "max_redundancy"),
+                                            ("min_topic_relevance: yes\n", "min_topic_relevance"),
+                                            ("max_redundancy: 0.5\nmax_redundancy: 0.9\n", "duplicate key"),
+                                            ("a: &a [*a]\n", "used inside the node it names")])
+def test_bad_threshold_files_are_refused(tmp_path, text, fragment):
+    """Bad values, and the YAML rules outlines follow (no 'yes' booleans, no duplicate keys,
+    bounded aliases): one line, exit 5."""
     bad = tmp_path / "t.yaml"
     bad.write_text(text)
     (tmp_path / "outline.yaml").write_text(dump_outline(make_outline()))
@@ -433,18 +438,6 @@ def test_writer_settings_are_bounded():
                 {"unknown": 1}):
         with pytest.raises(ValidationError):
             WriterSettings(**bad)
-
-
-@pytest.mark.parametrize("text, fragment", [("min_topic_relevance: yes\n", "min_topic_relevance"),
-                                            ("max_redundancy: 0.5\nmax_redundancy: 0.9\n", "duplicate key"),
-                                            ("a: &a [*a]\n", "used inside the node it names")])
-def test_thresholds_files_are_read_like_outlines(tmp_path, text, fragment):
-    """YAML 1.2 (no 'yes' booleans), duplicate keys refused, bounded aliases: one line, exit 5."""
-    bad = tmp_path / "t.yaml"
-    bad.write_text(text)
-    (tmp_path / "outline.yaml").write_text(dump_outline(make_outline()))
-    code, errors, result = cli(["check", str(tmp_path), "--thresholds", str(bad)])
-    assert code == 5 and len(errors) == 1 and fragment in errors[0], result.output
 
 
 def test_a_fresh_draft_saves_its_outline_and_resumes_from_it(tmp_path, fake):
