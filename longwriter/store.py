@@ -206,7 +206,7 @@ class RunDir:
     def _check_strangers(self) -> None:
         """A folder without a run must be new or empty (but for our own lock and the user's
         input file): anything else may be the user's, and is never written over."""
-        if not self.path.is_dir() or (self.path / STATE).exists():
+        if not self.path.is_dir() or ((self.path / STATE).is_file() and (self.path / SECTIONS).is_dir()):
             return
         strangers = [p.name for p in self._entries() if not self._ours_when_new(p)]
         if strangers:
@@ -231,10 +231,11 @@ class RunDir:
     def _release(self, failed: bool) -> None:
         """Drop the lock; after a run that failed before writing anything, remove what this
         run created, so a failed start leaves no empty folder behind."""
-        if self._lock is not None:
+        held = self._lock is not None
+        if held:
             self._lock.release()
             self._lock = None
-        if failed and not (self.path / STATE).exists():
+        if failed and held and not (self.path / STATE).exists():  # never another run's lock
             for name in (LOCK, OWNER):
                 (self.path / name).unlink(missing_ok=True)
             for folder in sorted(self._created, key=lambda p: len(p.parts), reverse=True):
@@ -361,7 +362,8 @@ class RunDir:
     def forget_removed(self, outline: Outline) -> None:
         """Delete the files of sections no longer in the outline (only unedited ones)."""
         current = {section_name(leaf.id) for leaf in outline.leaves()}
-        for rel in [r for r in self.state.files if r.startswith(f"{SECTIONS}/") and r not in current]:
+        ours = [r for r in self.state.files if re.fullmatch(rf"{SECTIONS}/[a-z0-9][a-z0-9-]*\.md", r)]
+        for rel in [r for r in ours if r not in current]:
             if self.owns(rel):
                 (self.path / rel).unlink()
             elif (self.path / rel).exists():

@@ -273,6 +273,7 @@ def test_a_file_longwriter_did_not_write_is_moved_aside_not_overwritten(tmp_path
 def test_document_that_is_a_directory_is_refused_before_any_work(tmp_path, fake):
     (tmp_path / "document.md").mkdir()
     (tmp_path / "state.json").write_text("{}")
+    (tmp_path / "sections").mkdir()
     with pytest.raises(OutputError, match="is a directory"):
         expand(make_outline(), tmp_path, backend=fake, settings=NO_CHECK)
     assert not fake.requests
@@ -448,3 +449,32 @@ def test_a_fresh_draft_saves_its_outline_and_resumes_from_it(tmp_path, fake):
     fake.batches.clear()
     again = draft(TOPIC, out, backend=fake, settings=NO_CHECK)
     assert again.report.resumed_sections == len(first.outline.leaves()) and not fake.requests
+
+
+def test_a_refused_run_never_removes_another_runs_lock(tmp_path, fake):
+    out = tmp_path / "out"
+    with RunDir(out):
+        with pytest.raises(LockedError):
+            expand(make_outline(), out, backend=fake, settings=NO_CHECK)
+        assert (out / ".longwriter.lock").exists()
+
+
+def test_a_users_own_state_json_is_not_taken_for_a_run(tmp_path, fake):
+    out = tmp_path / "proj"
+    out.mkdir()
+    (out / "state.json").write_text('{"my": "app state"}')
+    with pytest.raises(OutputError, match="holds no longwriter run"):
+        expand(make_outline(), out, backend=fake, settings=NO_CHECK)
+    assert (out / "state.json").read_text() == '{"my": "app state"}'
+
+
+def test_a_crafted_state_cannot_delete_files_outside_the_run(tmp_path, fake):
+    out = tmp_path / "run"
+    expand(make_outline(), out, backend=fake, settings=NO_CHECK)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    state = json.loads((out / "state.json").read_text())
+    state["files"]["sections/../../victim.txt"] = [store.digest("keep")]
+    (out / "state.json").write_text(json.dumps(state))
+    expand(make_outline(), out, backend=fake, settings=NO_CHECK)
+    assert victim.read_text() == "keep"
