@@ -60,7 +60,8 @@ class Scores(BaseModel):
     length_ratio: float
     judge: bool | None = None
     closest: str = Field("", description="the accepted section it is most similar to")
-    problems: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list, description="codes of the thresholds broken: off_topic, "
+                                "off_brief, retold (see closest), looped, too_short, judged_off")
 
     @property
     def passed(self) -> bool:
@@ -157,7 +158,7 @@ class Checker:
             repetition=max(repetition(text), duplicate_sentences(text)),
             length_ratio=count_words(text) / max(1, budget),
         )
-        scores.problems = self.problems(scores, topic=topic, title=title, brief=brief)
+        scores.problems = self.problems(scores)
         return scores
 
     def repeated(self, s: Scores) -> bool:
@@ -169,20 +170,21 @@ class Checker:
         """The section repeats itself (a loop, or copied sentences)."""
         return s.repetition > self.thresholds.max_repetition
 
-    def problems(self, s: Scores, *, topic: str, title: str, brief: str) -> list[str]:
-        """Feedback sentences for every threshold the scores break (empty: passed)."""
+    def problems(self, s: Scores) -> list[str]:
+        """The codes of every threshold the scores break (empty: passed), in the order a
+        rewrite should address them. Their wording for the model is the ``feedback``
+        template's, like every other prompt text."""
         t, out = self.thresholds, []
         if s.topic_relevance < t.min_topic_relevance:
-            out.append(f"It drifted away from the document's topic ({topic}); stay on it.")
+            out.append("off_topic")
         if s.brief_relevance < t.min_brief_relevance:
-            out.append(f"It did not cover what the section \"{title}\" is about; cover exactly that.")
+            out.append("off_brief")
         if self.repeated(s):
-            out.append(f"It retold what the section \"{s.closest}\" already covers. Leave that to it and "
-                       f"write only about this: {brief}")
+            out.append("retold")
         if self.looped(s):
-            out.append("It repeated its own sentences; every sentence must add something new.")
+            out.append("looped")
         if s.length_ratio < t.min_length_ratio:
-            out.append("It was far too short; write the full length asked for.")
+            out.append("too_short")
         if s.judge is False:
-            out.append("A reviewer judged it off-topic or repetitive.")
+            out.append("judged_off")
         return out

@@ -32,6 +32,51 @@ def _device(ctx, param, value):
     return value
 
 
+class _Group(click.Group):
+    """click prints a usage error as three lines (usage, hint, ``Error: ...``); longwriter's
+    contract is one ``error:`` line and a distinct exit code (2) for every bad input."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as err:
+            from .console import error
+
+            where = getattr(getattr(err, "ctx", None), "command_path", None)
+            error(err.format_message() + (f" (see '{where} --help')" if where else ""))
+            sys.exit(err.exit_code)
+        except click.Abort:
+            sys.exit(Interrupted.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+_LABELS = {"out": "output path", "outline": "outline file", "thresholds": "thresholds file",
+           "prompts_dir": "--prompts-dir", "model": "--model"}
+
+
+def _check_paths(**paths: str | None) -> None:
+    """Refuse, with the exit code of what each path is for, a path that is empty or that the
+    system will not even look up (a name longer than 255 bytes, a loop of links): otherwise
+    these surface later as tracebacks. Keys: out, outline, thresholds, prompts_dir, model."""
+    from . import errors
+
+    kinds = {"out": errors.OutputError, "outline": errors.OutlineError, "thresholds": errors.InputError,
+             "prompts_dir": errors.PromptError, "model": errors.ModelError}
+    for key, value in paths.items():
+        if value is None:
+            continue
+        if not value.strip():
+            raise kinds[key](f"{_LABELS[key]}: an empty path was given")
+        try:
+            os.stat(value)
+        except (FileNotFoundError, NotADirectoryError):
+            pass  # may be created (out) or reported by its own reader
+        except (OSError, ValueError) as err:
+            raise kinds[key](f"'{value}': {getattr(err, 'strerror', None) or 'invalid path'}") from None
+
+
 @contextmanager
 def _graceful_interrupts(control):
     """First Ctrl-C: stop (planning or writing), save finished work, exit 130. Second: abort."""
@@ -135,7 +180,7 @@ def write_options(f):
 
 
 def thresholds_option(f):
-    return click.option("--thresholds", "thresholds_file", type=click.Path(dir_okay=False), default=None,
+    return click.option("--thresholds", "thresholds_file", type=click.Path(), default=None,
                         help="YAML file overriding checker thresholds (see README).")(f)
 
 
@@ -169,7 +214,7 @@ def _model(o: dict):
                      trust_remote_code=o["trust_remote_code"])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="longwriter")
 def main() -> None:
     """Write long, coherent documents with a local language model.
@@ -183,7 +228,7 @@ def main() -> None:
 @main.command()
 @plan_options
 @model_options
-@click.option("--output", "-o", type=click.Path(dir_okay=False), default="outline.yaml", show_default=True)
+@click.option("--output", "-o", type=click.Path(), default="outline.yaml", show_default=True)
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 def plan(**o) -> None:
     """Plan an outline and save it as YAML for editing."""
@@ -195,6 +240,7 @@ def plan(**o) -> None:
         from .pipeline import plan as plan_outline
         from .prompts import Prompts
 
+        _check_paths(out=o["output"], prompts_dir=o["prompts_dir"], model=o["model"])
         request = plan_request(o["topic"], o["words"], **_plan_kwargs(o))  # refuse bad input first
         Prompts(o["prompts_dir"])
         output = _output_file(Path(o["output"]), o["force"])
@@ -233,7 +279,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 @main.command()
-@click.argument("outline_file", type=click.Path(dir_okay=False))
+@click.argument("outline_file", type=click.Path())
 @click.option("--out", "-o", type=click.Path(), required=True, help="Output directory (resumes if it exists).")
 @write_options
 @model_options
@@ -246,6 +292,8 @@ def expand(outline_file: str, out: str, **o) -> None:
         from .pipeline import expand as expand_outline
         from .prompts import Prompts
 
+        _check_paths(outline=outline_file, out=out, prompts_dir=o["prompts_dir"], model=o["model"],
+                     thresholds=o["thresholds_file"])
         load_outline(outline_file)  # refuse bad input before anything else
         Prompts(o["prompts_dir"])
         checker = _checker(o)
@@ -272,8 +320,9 @@ def draft(out: str | None, **o) -> None:
         from .prompts import Prompts
         from .store import default_out
 
+        _check_paths(out=out, prompts_dir=o["prompts_dir"], model=o["model"], thresholds=o["thresholds_file"])
         request = plan_request(o["topic"], o["words"], **_plan_kwargs(o))
-        target = out or default_out(request.topic)
+        target = default_out(request.topic) if out is None else out
         Prompts(o["prompts_dir"])
         checker = _checker(o)
         _write_document(lambda control, progress: draft_document(
@@ -297,7 +346,7 @@ def _write_document(run) -> None:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir", type=click.Path())
 @click.option("--worst", type=click.IntRange(1, 100_000), default=10, show_default=True,
               help="How many sections to list.")
 @thresholds_option
@@ -309,6 +358,7 @@ def check(run_dir: str, worst: int, thresholds_file: str | None) -> None:
         from .pipeline import rescore
         from .store import RunDir
 
+        _check_paths(out=run_dir, thresholds=thresholds_file)
         RunDir.read_only(run_dir)  # refuse a folder that holds no run before loading anything
         rows = rescore(run_dir, checker=_checker({"thresholds_file": thresholds_file}), notify=warn)
         scores_table(rows, worst)

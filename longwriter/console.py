@@ -4,11 +4,14 @@ checker's table of the worst sections.
 Everything printed here may contain user text (paths, section ids, titles, topics, error
 messages), so nothing is ever passed to rich as a markup string: text goes in as
 ``rich.text.Text`` objects, which rich prints as they are (``[bold]``, ``[/x]`` and
-``:smile:`` included), and styles are applied to whole pieces.
+``:smile:`` included), and styles are applied to whole pieces. Control characters in user
+text (an ESC that would drive the terminal, a carriage return that would hide the start of a
+line) are shown as ``\\xNN`` escapes, and a one-line message stays on one line.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 
 from rich.console import Console
@@ -16,14 +19,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_NEWLINE = re.compile(r"\s*\n\s*")
+
 err = Console(stderr=True)
 # The scores table's console; None: a fresh one on whatever sys.stdout is at the time.
 out: Console | None = None
 
 
+def printable(message, one_line: bool = False) -> str:
+    """``message`` with control characters escaped (``\\x1b``); newlines become spaces when
+    ``one_line``, so an error or warning is always exactly one line."""
+    text = _NEWLINE.sub(" ", str(message)) if one_line else str(message)
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _line(prefix: str, style: str, message) -> Text:
-    """``prefix`` in ``style``, a space, then ``message`` exactly as given."""
-    return Text.assemble((prefix, style), " ", str(message))
+    """``prefix`` in ``style``, a space, then ``message`` as one printable line."""
+    return Text.assemble((prefix, style), " ", printable(message, one_line=True))
 
 
 def _say(console: Console, text: Text) -> None:
@@ -43,7 +56,7 @@ def warn(message: str) -> None:
 
 def info(message: str, style: str | None = None) -> None:
     """``message`` on stderr as it is, optionally styled as a whole (e.g. ``style="dim"``)."""
-    _say(err, Text(str(message), style=style or ""))
+    _say(err, Text(printable(message), style=style or ""))
 
 
 class RichProgress:
@@ -64,7 +77,7 @@ class RichProgress:
 
     def stage(self, text: str) -> None:
         """What the run is doing now (``planning``, ``loading model``...), dimmed."""
-        _say(self.bar.console, Text(f"{text}...", style="dim"))
+        _say(self.bar.console, Text(printable(f"{text}..."), style="dim"))
 
     def start(self, total: int, done: int) -> None:
         """Start the bar at ``done`` of ``total`` sections (a resumed run starts past 0)."""
@@ -99,7 +112,9 @@ def scores_table(rows, worst: int) -> None:
         table.add_column(col)
     for sid, title, s in chosen:
         scores = (s.topic_relevance, s.brief_relevance, s.redundancy, s.shared_ngrams, s.repetition, s.length_ratio)
-        problems = Text("\n".join(map(str, s.problems))) if s.problems else Text("ok", style="green")
-        table.add_row(Text.assemble(str(sid), "\n", (str(title), "dim")), *(Text(f"{v:.2f}") for v in scores),
+        labels = [f"{p} ({s.closest})" if p == "retold" and s.closest else p for p in s.problems]
+        problems = Text("\n".join(printable(p, True) for p in labels)) if labels else Text("ok", style="green")
+        table.add_row(Text.assemble(printable(sid, True), "\n", (printable(title, True), "dim")),
+                      *(Text(f"{v:.2f}") for v in scores),
                       problems)
     (out or Console()).print(table)

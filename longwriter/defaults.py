@@ -11,4 +11,4 @@ MAX_ATTEMPTS = 2  # drafts per section when the checker rejects one
 MAX_WORDS = 200_000  # a document's target, in the CLI and in an outline file alike
 MAX_SECTIONS = 200  # top-level sections a plan may ask for
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed accepts
-DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,3})?)$")
+DEVICE = re.compile(r"(auto|cpu|mps|cuda(:[0-9]{1,3})?)\Z")  # \Z: "cpu\n" is no device

@@ -18,6 +18,7 @@ _EN_NUMBER = r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(k|thousand)?"
 _EN_LENGTH = re.compile(
     rf"(?:about|around|roughly|approximately|at least|~)?\s*{_EN_NUMBER}[\s-]*(?:words?|-word)\b", re.I
 )
+_ABSURD = 10**15
 _ZH_LENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(万|千)?\s*字")
 
 
@@ -40,8 +41,7 @@ def parse_length(instruction: str) -> int | None:
     "2.5k words", "不少于3000字", "一万字". Returns None when the text states no length."""
     m = _ZH_LENGTH.search(instruction)
     if m:
-        scale = {"万": 10000, "千": 1000}.get(m.group(2) or "", 1)
-        return int(float(m.group(1)) * scale)
+        return _scaled(m.group(1), {"万": 10000, "千": 1000}.get(m.group(2) or "", 1))
     m = re.search(r"([一二两三四五六七八九十])\s*(万|千)\s*字", instruction)
     if m:
         digits = "一二三四五六七八九"
@@ -49,9 +49,15 @@ def parse_length(instruction: str) -> int | None:
         return n * (10000 if m.group(2) == "万" else 1000)
     m = _EN_LENGTH.search(instruction)
     if m:
-        value = float(m.group(1).replace(",", ""))
-        return int(value * (1000 if m.group(2) else 1))
+        return _scaled(m.group(1).replace(",", ""), 1000 if m.group(2) else 1)
     return None
+
+
+def _scaled(number: str, scale: int) -> int:
+    """``number`` times ``scale`` as an int; an absurd one (``1e400`` is infinite) is capped at
+    a value that the length check then refuses in one line, instead of overflowing."""
+    value = float(number) * scale
+    return int(value) if value < _ABSURD else _ABSURD
 
 
 def length_score(required: int, produced: int) -> float:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import stat
+import unicodedata
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import defaults
 from .errors import OutlineError
+from .files import NotRegularFile, TooLarge, read_regular
 
 # ---------------------------------------------------------------- limits
 # Public so the planner and the CLI can apply the same bounds to what they build.
@@ -529,32 +529,20 @@ _OutlineLoader.add_constructor(_CORE + "float", _construct_float)
 def _read_text(path: Path) -> str:
     """The file's text, refusing anything but a regular UTF-8 file of at most MAX_OUTLINE_BYTES."""
     try:
-        _check_regular(os.stat(path).st_mode)  # devices, FIFOs and directories are never opened
-        # O_NONBLOCK: should the path turn into a FIFO after the stat, opening it cannot hang
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
-        with os.fdopen(fd, "rb") as f:
-            _check_regular(os.fstat(fd).st_mode)
-            data = f.read(MAX_OUTLINE_BYTES + 1)
+        data = read_regular(path, MAX_OUTLINE_BYTES)
     except FileNotFoundError:
         raise OutlineError("no such file") from None
     except ValueError:  # a NUL character in the path
         raise OutlineError("cannot read (invalid path)") from None
+    except TooLarge:
+        raise OutlineError(f"larger than {MAX_OUTLINE_BYTES // 1024 // 1024} MiB; an outline is far smaller") from None
     except OSError as err:
-        raise OutlineError(f"cannot read ({_clean(err.strerror or str(err))})") from None
-    if len(data) > MAX_OUTLINE_BYTES:
-        raise OutlineError(f"larger than {MAX_OUTLINE_BYTES // 1024 // 1024} MiB; an outline is far smaller")
+        why = err.strerror if isinstance(err, NotRegularFile) else f"cannot read ({_clean(err.strerror or str(err))})"
+        raise OutlineError(why) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         raise OutlineError(f"not UTF-8 text (byte {err.start})") from None
-
-
-def _check_regular(mode: int) -> None:
-    """Refuse what is not a regular file: reading /dev/zero or a FIFO would never end."""
-    if not stat.S_ISREG(mode):
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
-        raise OutlineError(f"not a regular file ({kind})")
 
 
 def _prescan(text: str) -> None:
@@ -697,6 +685,16 @@ def dump_outline(outline: Outline) -> str:
     )
     body = yaml.dump(data, Dumper=_OutlineDumper, sort_keys=False, allow_unicode=True, width=100)
     return header + body
+
+
+def normal_topic(topic: str) -> str:
+    """A topic as compared between runs: NFC Unicode, runs of whitespace as one space."""
+    return " ".join(unicodedata.normalize("NFC", topic).split())
+
+
+def same_topic(a: str, b: str) -> bool:
+    """True when two topics name the same job (they differ at most in spacing or Unicode form)."""
+    return normal_topic(a) == normal_topic(b)
 
 
 def slugify(text: str, fallback: str) -> str:

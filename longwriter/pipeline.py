@@ -26,7 +26,7 @@ from .context import ContextBuilder
 from .errors import Interrupted, OutputError
 from .graph import Policy, build_graph
 from .length import length_score, parse_length
-from .outline import Outline, load_outline
+from .outline import Outline, load_outline, same_topic
 from .planner import PlanRequest, Planner, check_topic
 from .prompts import Prompts
 from .scheduler import Scheduler
@@ -250,7 +250,7 @@ def _existing_outline(run: RunDir, topic: str, progress: Progress) -> Outline | 
     if not path.is_file():
         return None
     outline = load_outline(path)
-    if outline.topic != topic:
+    if not same_topic(outline.topic, topic):
         raise OutputError(f"'{path}' is about '{outline.topic[:80]}', not this topic; pass another --out")
     progress.stage(f"using the outline in {path}")
     return outline
@@ -295,8 +295,8 @@ async def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]
         raise
     finally:
         job.backend.on_batch = None
-    job.run.assemble(job.outline, results)
-    return _finish(job, results, time.perf_counter() - started, len(finished))
+    document = job.run.assemble(job.outline, results)
+    return _finish(job, results, document, time.perf_counter() - started, len(finished))
 
 
 def _assemble_quietly(job: Job, results: dict[str, SectionResult]) -> None:
@@ -307,9 +307,9 @@ def _assemble_quietly(job: Job, results: dict[str, SectionResult]) -> None:
         job.progress.warn(str(err))
 
 
-def _finish(job: Job, results: dict[str, SectionResult], seconds: float, resumed: int) -> DraftResult:
+def _finish(job: Job, results: dict[str, SectionResult], document: str, seconds: float,
+            resumed: int) -> DraftResult:
     ordered = [results[leaf.id] for leaf in job.outline.leaves()]
-    document = (job.run.path / "document.md").read_text(encoding="utf-8")
     produced = sum(r.words for r in ordered)
     report = Report(model=job.backend.name, policy=job.policy, required_words=job.outline.words,
                     produced_words=produced, length_score=round(length_score(job.outline.words, produced), 1),

@@ -14,7 +14,8 @@ from . import defaults
 from .backends.base import Backend, ChatRequest, Completion, Message, Sampling
 from .errors import InputError, Interrupted, PlanningError
 from .length import is_cjk
-from .outline import MAX_TOPIC_CHARS, MAX_WORDS, MIN_LEAF_WORDS, Outline, Section, distribute, rebalance, slugify
+from .outline import (MAX_TOPIC_CHARS, MAX_WORDS, MIN_LEAF_WORDS, Outline, Section, distribute, normal_topic,
+                      rebalance, slugify)
 from .prompts import Prompts
 
 MAX_SEED = defaults.MAX_SEED
@@ -59,8 +60,14 @@ class PlanRequest(BaseModel):
 
 
 def check_topic(topic: str) -> str:
-    """The topic, stripped; empty or absurdly long topics are refused."""
-    topic = " ".join(topic.split())
+    """The topic, stripped; empty, absurdly long or undecodable topics are refused."""
+    try:
+        topic.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 on the command line (surrogates)
+        raise InputError("the topic is not valid UTF-8 text") from None
+    if _CONTROL.search(topic):
+        raise InputError("the topic contains control characters; pass plain text") from None
+    topic = normal_topic(topic)
     if not topic:
         raise InputError("the topic is empty; pass --topic \"what the document is about\"")
     if len(topic) > MAX_TOPIC_CHARS:
@@ -81,6 +88,7 @@ def shape(words: int, sections: int | None, depth: int | None) -> tuple[int, int
     return (top, 1) if depth == 1 else (top, max(2, round(leaves / top)))
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")  # \t\n\v\f\r are whitespace, folded away
 _WEAK_ENDINGS = {"a", "an", "the", "of", "to", "in", "on", "and", "or", "as", "for", "from", "with", "by", "its", "their"}
 
 

@@ -24,7 +24,8 @@ import filelock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import LockedError, OutputError
-from .outline import Outline, dump_outline, slugify
+from .files import TooLarge, read_regular
+from .outline import Outline, dump_outline, normal_topic, same_topic, slugify
 from .writer import SectionResult
 
 STATE = "state.json"
@@ -37,7 +38,11 @@ REPORT = "report.json"
 _OUTPUTS = (STATE, OUTLINE, DOCUMENT, REPORT)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
-_TEMPORARY = re.compile(r"\.(.+)\.[a-z0-9_]{8}")  # tempfile.mkstemp(prefix=".NAME.") names
+# Temporary files carry a prefix no user file has, so cleaning up after a killed run can
+# never take a user's ``.notes.md.backup01`` for one of ours.
+TEMP_PREFIX = ".longwriter-tmp-"
+MAX_STATE_BYTES = 64 * 2**20  # far above any real run's state (a few KB a section)
+MAX_FILE_BYTES = 64 * 2**20  # a section or document file; 200,000 CJK characters are 0.6 MB
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 Notify = Callable[[str], None]
@@ -45,7 +50,7 @@ Notify = Callable[[str], None]
 
 def atomic_write(path: Path, text: str) -> None:
     """Write via a temporary file and rename, so a crash never leaves a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -65,10 +70,12 @@ def digest(data: bytes | str) -> str:
 
 def section_name(section_id: str) -> str:
     """``sections/<id>.md`` for a plain id; an id that is not already a safe lower-case slug
-    gets its slug plus a hash of the id, so two ids never share a file and no id escapes."""
+    gets its slug, an underscore and a hash of the id (``Intro`` -> ``intro_1a2b3c4d.md``). No
+    slug has an underscore, so no id escapes and two ids never share a file: not even an id
+    ``intro-1a2b3c4d`` and an id ``Intro``."""
     slug = slugify(section_id, "section")
     if slug != section_id:
-        slug = f"{slug[:40]}-{digest(section_id)[:8]}"
+        slug = f"{slug[:40]}_{digest(section_id)[:8]}"
     return f"{SECTIONS}/{slug}.md"
 
 
@@ -95,14 +102,16 @@ class RunState(BaseModel):
 def _read_state(path: Path, notify: Notify) -> RunState:
     """The state file, or an empty state (and one warning) when it is missing or damaged."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_STATE_BYTES)
     except FileNotFoundError:
         return RunState()
-    except OSError as err:
-        raise OutputError(f"cannot read '{path}' ({err.strerror})") from None
+    except TooLarge:
+        raw = b""  # damaged, as below
+    except OSError as err:  # a FIFO, a device, no permission...
+        raise OutputError(f"cannot read '{path}' ({err.strerror}); remove it") from None
     try:
         return RunState.model_validate(json.loads(raw.decode("utf-8")))
-    except (ValueError, ValidationError):
+    except (ValueError, ValidationError, RecursionError):  # RecursionError: JSON nested 100,000 deep
         notify(f"'{path}' is damaged; every section counts as unfinished (your files are kept)")
         return RunState()
 
@@ -114,12 +123,19 @@ class RunDir:
     def __init__(self, path: str | Path, *, topic: str = "", accept: Iterable[str | Path] = (),
                  notify: Notify = lambda text: None) -> None:
         self.path = Path(path)
-        if self.path.exists() and not self.path.is_dir():
-            raise OutputError(f"output path '{self.path}' is a file, not a directory")
+        if not str(path).strip():  # Path("") is the current folder: never taken by accident
+            raise OutputError("the output path is empty")
+        try:
+            if self.path.exists() and not self.path.is_dir():
+                raise OutputError(f"output path '{self.path}' is a file, not a directory")
+        except (OSError, ValueError) as err:  # a name too long, a loop of links, a NUL
+            raise OutputError(f"output path '{self.path}': {getattr(err, 'strerror', None) or 'invalid'}") from None
         self.topic, self.notify = topic, notify
         self.accept = {Path(p).resolve() for p in accept}  # the user's input files that may sit inside
         self.state = RunState()
-        self._created: list[Path] = []
+        self._created: list[Path] = []  # folders this run made
+        self._new: list[str] = []  # files this run made, relative to the run folder
+        self._had_state = False
         self._lock: filelock.BaseFileLock | None = None
 
     @classmethod
@@ -140,6 +156,7 @@ class RunDir:
             self._take_lock()
             self._preflight()
             self._remove_temporaries()
+            self._had_state = (self.path / STATE).exists()
             self.state = _read_state(self.path / STATE, self.notify)
             self._check_strangers()  # again under the lock: nothing changed meanwhile
             self._check_topic()
@@ -171,7 +188,7 @@ class RunDir:
             self._lock.acquire()
         except filelock.Timeout:
             self._lock = None
-            owner = _read_text(self.path / OWNER).strip() or "?"
+            owner = _read_small(self.path / OWNER).strip() or "?"
             raise LockedError(f"'{self.path}' is in use by another longwriter run (pid {owner}); "
                               "wait for it or use another --out") from None
         except OSError as err:
@@ -188,7 +205,7 @@ class RunDir:
         if sections.is_symlink() or not sections.is_dir():
             raise OutputError(f"'{sections}' must be a plain directory")
         try:
-            fd, probe = tempfile.mkstemp(dir=sections, prefix=".write-test")
+            fd, probe = tempfile.mkstemp(dir=sections, prefix=f"{TEMP_PREFIX}probe.")
             os.close(fd)
             os.unlink(probe)
         except OSError as err:
@@ -196,11 +213,10 @@ class RunDir:
 
     def _remove_temporaries(self) -> None:
         """Remove half-written temporary files a killed run left (``atomic_write`` names them
-        ``.NAME.XXXXXXXX``); only ours, recognised by that pattern, and only under the lock."""
-        for folder, names in ((self.path, (*_OUTPUTS, OWNER)), (self.path / SECTIONS, None)):
+        ``.longwriter-tmp-NAME.XXXXXXXX``); only ours, and only under the lock."""
+        for folder in (self.path, self.path / SECTIONS):
             for p in folder.iterdir():
-                m = _TEMPORARY.fullmatch(p.name)
-                if m and p.is_file() and (names is None and m.group(1).endswith(".md") or m.group(1) in (names or ())):
+                if p.name.startswith(TEMP_PREFIX) and p.is_file() and not p.is_symlink():
                     p.unlink(missing_ok=True)
 
     def _check_strangers(self) -> None:
@@ -215,8 +231,8 @@ class RunDir:
 
     def _check_topic(self) -> None:
         """A run may only be resumed by the same job."""
-        mine, theirs = " ".join(self.topic.split()), " ".join(self.state.topic.split())
-        if mine and theirs and mine != theirs:
+        mine, theirs = normal_topic(self.topic), normal_topic(self.state.topic)
+        if mine and theirs and not same_topic(mine, theirs):
             raise OutputError(f"'{self.path}' holds the run for another topic ('{theirs[:80]}'); "
                               "pass another --out")
 
@@ -224,18 +240,21 @@ class RunDir:
         return sorted(self.path.iterdir())
 
     def _ours_when_new(self, p: Path) -> bool:
-        if p.name in (LOCK, OWNER) or p.resolve() in self.accept:
+        if p.name in (LOCK, OWNER) or p.name.startswith(TEMP_PREFIX) or p.resolve() in self.accept:
             return True
         return p.name == SECTIONS and p.is_dir() and not any(p.iterdir())
 
     def _release(self, failed: bool) -> None:
-        """Drop the lock; after a run that failed before writing anything, remove what this
-        run created, so a failed start leaves no empty folder behind."""
+        """Drop the lock. A run that failed or was stopped before finishing any section removes
+        what it created (its outline copy, headings-only document, state, folders), so a failed
+        start leaves no folder behind; files it found there are never touched."""
         held = self._lock is not None
+        if failed and held and not self.state.sections:  # held: never another run's files
+            self._remove_new_files()
         if held:
             self._lock.release()
             self._lock = None
-        if failed and held and not (self.path / STATE).exists():  # never another run's lock
+        if failed and held and not (self.path / STATE).exists():
             for name in (LOCK, OWNER):
                 (self.path / name).unlink(missing_ok=True)
             for folder in sorted(self._created, key=lambda p: len(p.parts), reverse=True):
@@ -243,6 +262,13 @@ class RunDir:
                     folder.rmdir()  # only if empty: never removes anything else
                 except OSError:
                     pass
+
+    def _remove_new_files(self) -> None:
+        for rel in self._new:
+            if self.owns(rel):
+                (self.path / rel).unlink(missing_ok=True)
+        if not self._had_state:
+            (self.path / STATE).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ writing
 
@@ -257,6 +283,8 @@ class RunDir:
         """Write one output file. A file there that longwriter did not write is moved aside
         first. The new hash is recorded before the write and confirmed after it, so a kill in
         between never makes longwriter's own file look like the user's."""
+        if not (self.path / rel).exists() and rel not in self._new:
+            self._new.append(rel)
         self._make_room(rel)
         sha = digest(text)
         if sha not in self.state.files.get(rel, []):
@@ -283,8 +311,8 @@ class RunDir:
     def owns(self, rel: str) -> bool:
         """True when the file at ``rel`` holds content longwriter wrote there."""
         try:
-            data = (self.path / rel).read_bytes()
-        except OSError:
+            data = read_regular(self.path / rel, MAX_FILE_BYTES)
+        except (OSError, ValueError):  # missing, a FIFO, too large...: not ours
             return False
         return digest(data) in self.state.files.get(rel, [])
 
@@ -346,7 +374,7 @@ class RunDir:
         """The text of a section file, or None (with a warning) when it cannot serve."""
         path = self.path / rel
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = read_regular(path, MAX_FILE_BYTES).decode("utf-8")
         except FileNotFoundError:
             self.notify(f"'{path}' is missing; writing it again")
             return None
@@ -362,7 +390,7 @@ class RunDir:
     def forget_removed(self, outline: Outline) -> None:
         """Delete the files of sections no longer in the outline (only unedited ones)."""
         current = {section_name(leaf.id) for leaf in outline.leaves()}
-        ours = [r for r in self.state.files if re.fullmatch(rf"{SECTIONS}/[a-z0-9][a-z0-9-]*\.md", r)]
+        ours = [r for r in self.state.files if re.fullmatch(rf"{SECTIONS}/[a-z0-9][a-z0-9_-]*\.md", r)]
         for rel in [r for r in ours if r not in current]:
             if self.owns(rel):
                 (self.path / rel).unlink()
@@ -372,20 +400,23 @@ class RunDir:
         ids = {leaf.id for leaf in outline.leaves()}
         self.state.sections = {k: v for k, v in self.state.sections.items() if k in ids}
 
-    def assemble(self, outline: Outline, results: dict[str, SectionResult]) -> Path:
-        """Write document.md: headings follow the outline (# title, ## top level, ### below)."""
+    def assemble(self, outline: Outline, results: dict[str, SectionResult]) -> str:
+        """Write document.md and return its text: headings follow the outline (# title,
+        ## top level, ### below)."""
         parts = [f"# {outline.title}\n"]
         for number, node in outline.walk():
             parts.append(f"{'#' * min(6, len(number) + 1)} {'.'.join(map(str, number))} {node.title}\n")
             if not node.children and node.id in results:
                 parts.append(results[node.id].text.strip() + "\n")
-        self.write(DOCUMENT, "\n".join(parts))
+        document = "\n".join(parts)
+        self.write(DOCUMENT, document)
         self.save_state()
-        return self.path / DOCUMENT
+        return document
 
 
-def _read_text(path: Path) -> str:
+def _read_small(path: Path) -> str:
+    """A short file's text (the lock owner's pid), or "" when it cannot be read."""
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        return read_regular(path, 64).decode("utf-8", errors="replace")
+    except (OSError, ValueError):
         return ""

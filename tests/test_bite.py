@@ -13,7 +13,7 @@ from longwriter.writer import WriterSettings
 from .conftest import make_outline, prose, smart_responder
 
 NO_CHECK = WriterSettings(check=False)
-REVIEWER = "A reviewer judged it off-topic or repetitive."
+REVIEWER = "judged_off"
 
 
 def section_of(request) -> str:
@@ -167,7 +167,7 @@ def test_backend_cancelled_between_batches_starts_no_new_generate_call(tmp_path)
                    "section is judged off-topic and rewritten")
 def test_an_on_topic_chinese_section_passes_the_relevance_checks(checker):
     from longwriter.length import count_words
-    from longwriter.writer import _SAMPLES
+    from longwriter.writing.ratio import SAMPLES as _SAMPLES
 
     text = _SAMPLES["zh"]  # coffee reaching Europe, its coffeehouses and daily life
     s = checker.score(text, topic="咖啡的历史", title="咖啡传入欧洲", brief="咖啡如何传入欧洲并改变日常生活",

@@ -4,7 +4,7 @@ import pytest
 
 from longwriter.backends.embeddings import CharNgramEmbedder
 from longwriter.backends.fake import ScriptedBackend
-from longwriter.checker import duplicate_sentences, repetition, shared_ngrams
+from longwriter.checker import Scores, duplicate_sentences, repetition, shared_ngrams
 from longwriter.pipeline import expand
 from longwriter.writer import WriterSettings
 
@@ -32,14 +32,34 @@ def test_off_topic_and_duplicate_sections_are_caught(checker):
     assert on.passed, on.problems
     off = checker.score(OFF_TOPIC, topic=TOPIC, title="Coffee ports", brief="how coffee trade grew in ports",
                         budget=150, accepted={})
-    assert any("drifted" in p for p in off.problems)
+    assert off.problems[0] == "off_topic"
     dup = checker.score(good, topic=TOPIC, title="Coffee ports", brief="how coffee trade grew in ports",
                         budget=150, accepted={"Coffee in Venice": good})
     assert dup.closest == "Coffee in Venice"
-    assert any('retold what the section "Coffee in Venice"' in p and "coffee trade grew" in p for p in dup.problems)
+    assert "retold" in dup.problems
     loop = checker.score("Coffee is a drink. " * 40, topic=TOPIC, title="Coffee", brief="coffee", budget=160,
                          accepted={})
-    assert any("its own sentences" in p for p in loop.problems)
+    assert "looped" in loop.problems
+
+
+def test_problem_codes_become_the_feedback_template_s_sentences():
+    from longwriter.context import SectionContext
+    from longwriter.prompts import Prompts
+    from longwriter.writing.prompts import SectionPrompts
+
+
+    prompts = SectionPrompts(make_outline(), Prompts(), lambda text: len(text.split()))
+    ctx = SectionContext(id="c1s1", number="1.1", section_title="Coffee ports", chapter="", brief="how trade grew",
+                         words=150, outline=[])
+    codes = ["off_topic", "off_brief", "retold", "looped", "too_short", "judged_off"]
+    scores = Scores(topic_relevance=0, brief_relevance=0, redundancy=1, shared_ngrams=1, repetition=1,
+                    length_ratio=0.1, closest="Coffee in Venice", problems=codes)
+    lines = prompts.feedback(scores, ctx)
+    assert len(lines) == len(codes)
+    assert TOPIC in lines[0] and '"Coffee ports"' in lines[1]
+    assert 'retold what the section "Coffee in Venice"' in lines[2] and lines[2].endswith("how trade grew")
+    assert "own sentences" in lines[3] and "too short" in lines[4] and "reviewer" in lines[5]
+    assert prompts.feedback(scores.model_copy(update={"problems": ["looped"]}), ctx) == [lines[3]]
 
 
 def test_planted_bad_sections_are_rewritten(checker, tmp_path):
@@ -94,16 +114,17 @@ def test_chinese_falls_back_to_character_ngrams(checker):
 
 def test_a_passing_rewrite_beats_a_failing_draft_that_scores_higher():
     from longwriter.checker import Scores
-    from longwriter.writer import _Draft, best_attempt
+    from longwriter.writing.drafting import Draft as _Draft
+    from longwriter.writing.revision import best_attempt
 
     def scores(redundancy, relevance, problems):
         return Scores(topic_relevance=relevance, brief_relevance=relevance, redundancy=redundancy, shared_ngrams=0,
                       repetition=0, length_ratio=1.0, problems=problems)
 
-    copy = (_Draft(text="copy"), scores(0.75, 0.9, ["It retold what ..."]))
+    copy = (_Draft(text="copy"), scores(0.75, 0.9, ["retold"]))
     fresh = (_Draft(text="fresh"), scores(0.50, 0.5, []))
     assert best_attempt([copy, fresh])[0].text == "fresh"  # quality alone would keep the copy
-    worse = (_Draft(text="worse"), scores(0.80, 0.4, ["It retold what ..."]))
+    worse = (_Draft(text="worse"), scores(0.80, 0.4, ["retold"]))
     assert best_attempt([copy, worse])[0].text == "copy"  # neither passes: the better scores
 
 

@@ -114,5 +114,5 @@ def test_section_ids_cannot_escape_the_directory(fake, tmp_path):
                              "sections": [{"id": "../../etc/x", "title": "Coffee", "words": 1}]})
     expand(outline, tmp_path / "run", backend=fake, settings=NO_CHECK)
     names = [p.name for p in (tmp_path / "run" / "sections").iterdir()]
-    assert len(names) == 1 and re.fullmatch(r"etc-x-[0-9a-f]{8}\.md", names[0])
+    assert len(names) == 1 and re.fullmatch(r"etc-x_[0-9a-f]{8}\.md", names[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -84,7 +84,7 @@ def test_document_headings_follow_outline(fake, tmp_path):
 def test_tokens_per_word_is_learned_from_a_sections_own_output():
     """A model that spends 3 tokens per word: the section's ratio moves towards 3, so its
     continuations ask for enough tokens."""
-    from longwriter.writer import TokenRatio
+    from longwriter.writing.ratio import TokenRatio
 
     ratio = TokenRatio(prior=1.3)
     ratio.observe(1200, prose(400))

@@ -242,13 +242,25 @@ def resolve_model(model: str) -> tuple[str, bool]:
     is; a hub id already in the Hugging Face cache loads without the network; any other id is
     downloaded only if the hub answers, so a machine offline gets one clear line at once
     instead of a minute of retries."""
+    if not model.strip():  # Path("") is ".", which would load the current folder as a model
+        raise ModelError("the model name is empty")
     local = Path(model).expanduser()
-    if local.is_dir():
-        return str(local), True
-    if local.exists() or model.startswith((".", "/", "~")) or model.count("/") > 1:
+    try:
+        if local.is_dir():
+            return str(local), True
+        exists = local.exists()
+    except (OSError, ValueError) as err:  # a name too long for the file system, a NUL...
+        raise ModelError(f"model '{model}': {getattr(err, 'strerror', None) or 'invalid path'}") from None
+    if exists or model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise ModelError(f"model '{model}': no such directory")
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        raise ModelError(f"model '{model}' is neither a local directory nor a Hugging Face id "
+                         "(like 'org/name': letters, digits, '-', '_' and '.')") from None
     if isinstance(try_to_load_from_cache(model, "config.json"), str):
         return model, True
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false"):
