@@ -10,9 +10,11 @@ the moment its previous one returns, and a finished section starts its dependant
 The outline mixes budgets (60 to 420 words), so drafts, continuations and summaries differ in
 length; the checker is off and every request has a fixed seed, and a section's token limits
 depend only on its own output, so both sides send the same requests (the script checks how
-many). Printed: words/s and their ratio, the delay from a section's dependencies finishing to
-its first request going out (mean, p90), and the share of engine time spent on rows that had
-already finished while requests waited."""
+many). Both sides run on the same engine (``--engine``: stepping, where a finished row leaves
+the batch at once and a new request joins it; or padded, one generate per batch). Printed:
+words/s and their ratio, the delay from a section's dependencies finishing to its first
+request going out (mean, p90), and the engine's occupancy: the mean number of rows per decode
+step (time-weighted), against the rows allowed."""
 
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ import statistics
 import tempfile
 import time
 
-from longwriter.backends import load_backend
 from longwriter.graph import ready
 from longwriter.outline import parse_outline
 from longwriter.pipeline import Silent, expand
@@ -111,11 +112,11 @@ def run(backend, outline, scheduler_class, batch: int) -> dict:
         pipeline.Scheduler = Scheduler
     delays = [t[1] - t[0] for t in schedulers[0].timeline.values() if len(t) > 1]
     busy = sum(b.seconds for b in stats.batches)
-    empty = sum(b.seconds * (1 - b.completion_tokens / max(1, b.size * b.longest)) for b in stats.batches
-                if b.waiting or scheduler_class is LockStep)  # lock-step: finished rows' sections always wait
-    return {"wall": wall, "words": result.report.produced_words, "requests": sum(b.size for b in stats.batches),
+    # rows doing useful work per step: a padded batch's finished rows only pad (tokens / longest)
+    rows = sum(b.seconds * b.completion_tokens / max(1, b.longest) for b in stats.batches)
+    return {"wall": wall, "words": result.report.produced_words, "requests": len(result.report.sections),
             "tokens": sum(b.completion_tokens for b in stats.batches), "delays": delays,
-            "empty": empty / busy if busy else 0.0, "batches": len(stats.batches)}
+            "rows": rows / busy if busy else 0.0, "batches": len(stats.batches)}
 
 
 def p90(values: list[float]) -> float:
@@ -126,18 +127,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chapters", type=int, default=4)
     parser.add_argument("--batch", type=int, default=None, help="requests in flight (default: the engine's batch size)")
+    parser.add_argument("--engine", default="stepping", choices=["stepping", "padded"])
     args = parser.parse_args()
-    backend = load_backend(None)
+    from longwriter.backends.embedded import EMBEDDED_NAME, embedded_model_dir
+    from longwriter.backends.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(str(embedded_model_dir()), device="cpu", name=EMBEDDED_NAME, engine=args.engine)
     outline = mixed_outline(args.chapters)
     batch = args.batch or backend.batch_size
-    print(f"{len(outline.leaves())} sections, {outline.words} words, 'chapter' policy, {batch} requests in flight")
+    print(f"{len(outline.leaves())} sections, {outline.words} words, 'chapter' policy, {batch} requests in flight, "
+          f"{backend.engine} engine")
     rows = {}
     for name, cls in (("lock-step", LockStep), ("request-level", Scheduler)):
         rows[name] = r = run(backend, outline, cls, batch)
-        print(f"{name:>14}: {r['wall']:6.1f} s, {r['words'] / r['wall']:5.2f} words/s, {r['requests']} requests, "
-              f"{r['tokens']} tokens, {r['batches']} engine steps, start delay mean "
+        print(f"{name:>14}: {r['wall']:6.1f} s, {r['words'] / r['wall']:5.2f} words/s, {r['words']} words, "
+              f"{r['tokens']} tokens, {r['batches']} engine calls, start delay mean "
               f"{statistics.mean(r['delays']):.2f} s / p90 {p90(r['delays']):.2f} s, "
-              f"engine time on finished rows while requests waited {r['empty']:.0%}", flush=True)
+              f"rows working per step {r['rows']:.1f} of {batch}", flush=True)
     a, b = rows["lock-step"], rows["request-level"]
     print(f"request-level / lock-step: x{(b['words'] / b['wall']) / (a['words'] / a['wall']):.2f} in words/s")
 

@@ -1,5 +1,9 @@
 """The real TransformersBackend path (loading, sorting, batch splits, per-row limits, stop
-strings, seeds, cancel) on a tiny random-weight model: seconds, no download, no SmolLM2."""
+strings, seeds, cancel) on a tiny random-weight model: seconds, no download, no SmolLM2.
+Every test runs on both engines: stepping (rows join and leave between decode steps) and
+padded (one generate per batch)."""
+
+import asyncio
 
 import pytest
 
@@ -18,9 +22,12 @@ def exact(n: int, text: str = "tell me", **sampling) -> ChatRequest:
     return ask(text, max_new_tokens=n, min_new_tokens=n, **{"temperature": 0.0, **sampling})
 
 
-@pytest.fixture(scope="module")
-def loaded(tiny_model_dir):  # noqa: F811
-    return TransformersBackend(str(tiny_model_dir), device="cpu", batch_size=2)
+@pytest.fixture(scope="module", params=["stepping", "padded"])
+def loaded(tiny_model_dir, request):  # noqa: F811
+    """Both in-process engines pass every test of this file."""
+    backend = TransformersBackend(str(tiny_model_dir), device="cpu", batch_size=2, engine=request.param)
+    assert backend.engine == request.param
+    return backend
 
 
 @pytest.fixture
@@ -124,3 +131,76 @@ def test_short_rows_do_not_count_padding_when_pad_is_not_eos(tiny_model_dir_dist
     assert backend.tokenizer.pad_token_id not in backend._eos_ids()
     out = backend.generate([exact(3), exact(9, "other")])
     assert [c.completion_tokens for c in out] == [3, 9]
+
+
+# ---------------------------------------------------------------- the stepping engine only
+
+
+@pytest.fixture
+def stepping(tiny_model_dir, one_thread):  # noqa: F811
+    backend = TransformersBackend(str(tiny_model_dir), device="cpu", batch_size=4, engine="stepping")
+    return backend
+
+
+def test_a_short_request_is_answered_while_a_long_one_still_runs(stepping):
+    """The point of iteration-level batching: a finished row leaves at once, and a request
+    that arrives later joins the running batch instead of waiting for it to end."""
+    finished = []
+
+    async def run():
+        async def one(name, request, delay=0.0):
+            await asyncio.sleep(delay)
+            done = await stepping.complete(request)
+            finished.append((name, stepping.generated_tokens))
+            return done
+
+        return await asyncio.gather(one("long", exact(60)), one("short", exact(5, "other")),
+                                    one("late", exact(5, "late prompt"), delay=0.05))
+
+    long, short, late = asyncio.run(run())
+    assert [c.completion_tokens for c in (long, short, late)] == [60, 5, 5]
+    order = [name for name, _ in finished]
+    assert order.index("short") < order.index("long") and order.index("late") < order.index("long")
+    assert dict(finished)["late"] < 60 + 5 + 5  # answered before the long row's tokens were all made
+    assert late.text == stepping.generate([exact(5, "late prompt")])[0].text  # joining changed nothing
+
+
+def test_rows_beyond_the_batch_size_wait_and_then_join(stepping):
+    stepping.batch_size = 2
+    seen = []
+    stepping.on_batch = lambda stats: seen.append((stats.size, stats.completion_tokens))
+    try:
+        out = stepping.generate([exact(n, f"prompt {n}") for n in (3, 8, 4, 6, 5)])
+    finally:
+        stepping.on_batch = None
+    assert [c.completion_tokens for c in out] == [3, 8, 4, 6, 5]
+    assert max(size for size, _ in seen) == 2 and sum(tokens for _, tokens in seen) == 3 + 8 + 4 + 6 + 5
+
+
+def test_out_of_memory_requeues_the_batch_and_halves_it(stepping, monkeypatch):
+    """On OOM every running request restarts from its seed at half the rows: same texts."""
+    reqs = [ask(f"prompt {i}", max_new_tokens=8, min_new_tokens=8, temperature=1.0, seed=i) for i in range(4)]
+    expected = [c.text for c in stepping.generate(reqs)]
+    engine = stepping._batcher.engine
+    original, calls = engine.step, []
+
+    def failing_step():
+        calls.append(1)
+        if len(calls) == 3:
+            raise stepping.torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return original()
+
+    monkeypatch.setattr(engine, "step", failing_step)
+    monkeypatch.setattr(stepping.torch.cuda, "empty_cache", lambda: None)
+    assert [c.text for c in stepping.generate(reqs)] == expected
+    assert stepping.batch_size == 2
+
+
+def test_an_engine_failure_fails_its_requests_and_the_engine_recovers(stepping, monkeypatch):
+    engine = stepping._batcher.engine
+    original = engine.step
+    monkeypatch.setattr(engine, "step", lambda: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        stepping.generate([exact(5), exact(5, "other")])
+    monkeypatch.setattr(engine, "step", original)
+    assert engine.active == 0 and stepping.generate([exact(5)])[0].completion_tokens == 5

@@ -87,3 +87,76 @@ class DynamicBatcher:
         if hook is not None:
             hook(BatchStats(len(batch), sum(c.completion_tokens for c in done), seconds,
                             longest=max((c.completion_tokens for c in done), default=0), waiting=waiting))
+
+
+class ContinuousBatcher(DynamicBatcher):
+    """Iteration-level batching over a :class:`stepping.SteppingEngine`: between two decode
+    steps, finished requests are answered and waiting ones join, up to ``rows()`` in flight.
+    On out-of-memory every running request goes back to the queue (it restarts from its seed,
+    so its text is unchanged) and ``shrink`` lowers the rows; at one row it is an error."""
+
+    def __init__(self, engine, rows: Callable[[], int], *, out_of_memory: tuple[type[BaseException], ...] = (),
+                 shrink: Callable[[], None] = lambda: None,
+                 on_batch: Callable[[], Callable[[BatchStats], None] | None] = lambda: None) -> None:
+        super().__init__(lambda requests: [], rows, on_batch=on_batch)
+        self.engine, self.out_of_memory, self.shrink = engine, out_of_memory, shrink
+
+    async def _work(self, queue: _Queue) -> None:
+        while queue.waiting or self.engine.active:
+            await asyncio.sleep(0)  # requests made in this same turn of the loop join now
+            joining = self._take_any(queue, self.rows() - self.engine.active)
+            started = time.perf_counter()
+            try:
+                done, produced, rows = await asyncio.to_thread(self._advance, [(r, f) for _, r, f in joining])
+            except self.out_of_memory:
+                self._requeue(queue, joining)
+                continue
+            except BaseException as err:  # the engine failed: every request in it fails with it
+                self._fail(joining, err)
+                continue
+            self._answer(done, BatchStats(rows, produced, time.perf_counter() - started, longest=1,
+                                          waiting=len(queue.waiting)))
+
+    def _advance(self, joining: list) -> tuple[list, int, int]:
+        """Prefill the joining requests, then one decode step: (finished, tokens made, rows)."""
+        done = self.engine.admit(joining) if joining else []
+        rows = stepped = self.engine.active
+        rows += len(done)
+        if stepped:
+            done += self.engine.step()
+        return done, len(joining) + stepped, rows
+
+    def _take_any(self, queue: _Queue, room: int) -> list[tuple[int, ChatRequest, asyncio.Future]]:
+        """Up to ``room`` waiting requests, lowest priority then oldest first (stop strings
+        are checked per row here, so any requests can run together)."""
+        queue.waiting = [w for w in queue.waiting if not w[2].done()]
+        if room <= 0:
+            return []
+        queue.waiting.sort(key=lambda w: (w[1].priority, w[0]))
+        taken, queue.waiting = queue.waiting[:room], queue.waiting[room:]
+        return taken
+
+    def _requeue(self, queue: _Queue, joining: list) -> None:
+        rows = self.engine.drop_all()
+        if self.rows() <= 1:
+            from ..errors import ModelError
+
+            self._fail(joining, ModelError("out of GPU memory even at batch size 1; use a smaller model"), rows)
+            return
+        self.shrink()
+        queue.waiting.extend(joining)
+        queue.waiting.extend((-1, row.request, row.ticket) for row in rows)
+
+    def _fail(self, joining: list, err: BaseException, rows: list | None = None) -> None:
+        rows = self.engine.drop_all() if rows is None else rows
+        for future in [f for _, _, f in joining] + [row.ticket for row in rows]:
+            if not future.done():
+                future.set_exception(err)
+
+    def _answer(self, done: list, stats: BatchStats) -> None:
+        for future, completion in done:
+            if not future.done():
+                future.set_result(completion)
+        hook = self.on_batch()
+        if hook is not None:  # one engine step: every running row made one token (two when it joined)
+            hook(stats)

@@ -33,10 +33,20 @@ class RowRepetitionPenalty:
             self.avoid = self.torch.zeros_like(scores, dtype=self.torch.bool)
             for row, ids in enumerate(self.avoid_ids):
                 self.avoid[row, [i for i in ids if i < scores.shape[1]]] = True
-        seen = self.avoid.scatter(1, input_ids, True)
-        penalty = self.penalty.to(scores.dtype)
-        penalised = scores.where(scores >= 0, scores * penalty).where(scores < 0, scores / penalty)
-        return scores.where(~seen, penalised)
+        return penalise(scores, self.avoid.scatter(1, input_ids, True), self.penalty)
+
+
+def penalise(scores, seen, penalty):
+    """CTRL's repetition penalty on the ``seen`` tokens of each row (``penalty``: one per row,
+    shape [rows, 1]): positive logits divided by it, negative ones multiplied."""
+    penalty = penalty.to(scores.dtype)
+    penalised = scores.where(scores >= 0, scores * penalty).where(scores < 0, scores / penalty)
+    return scores.where(~seen, penalised)
+
+
+def seeded(torch, seed: int | None, device):
+    """A row's own random stream; a request without a seed gets one from Python's RNG."""
+    return torch.Generator(device=device).manual_seed(seed if seed is not None else random.getrandbits(63))
 
 
 class RowSampler:
@@ -44,14 +54,12 @@ class RowSampler:
     that row's own generator; rows with temperature 0 take the argmax."""
 
     def __init__(self, torch, temperatures: list[float], top_ks: list[int], top_ps: list[float],
-                 seeds: list[int | None], device) -> None:
+                 seeds: list[int | None], device, generators: list | None = None) -> None:
         self.torch = torch
         self.temperature = torch.tensor([t if t > 0 else 1.0 for t in temperatures], device=device)[:, None]
         self.greedy = [t <= 0 for t in temperatures]
         self.top_k, self.top_p = top_ks, torch.tensor(top_ps, device=device)[:, None]
-        # A request without a seed still gets a reproducible-per-call stream from Python's RNG.
-        self.generators = [torch.Generator(device=device).manual_seed(s if s is not None else random.getrandbits(63))
-                           for s in seeds]
+        self.generators = generators or [seeded(torch, s, device) for s in seeds]
 
     def candidates(self, scores):
         """Each row's candidate tokens (ids, probabilities), best first, after top-k/top-p."""

@@ -23,7 +23,9 @@ from .batching import DynamicBatcher
 
 
 class TransformersBackend(Backend):
-    """A local causal language model. ``device`` is 'auto', 'cpu' or 'cuda[:N]'."""
+    """A local causal language model. ``device`` is 'auto', 'cpu' or 'cuda[:N]'. ``engine``:
+    'stepping' (iteration-level batching, ``stepping.py``), 'padded' (one padded ``generate``
+    per batch) or 'auto' (stepping wherever the model's cache allows it)."""
 
     def __init__(
         self,
@@ -34,6 +36,7 @@ class TransformersBackend(Backend):
         trust_remote_code: bool = False,
         gguf_file: str | None = None,
         name: str | None = None,
+        engine: str = "auto",
     ) -> None:
         super().__init__()
         source, local_only = resolve_model(model)  # fail fast, before torch is imported
@@ -46,10 +49,14 @@ class TransformersBackend(Backend):
         self.tokenizer, self.model = _load(model, source, local_only, self.device, trust_remote_code, gguf_file)
         self.batch_size = batch_size or self._auto_batch_size()
         self.concurrency = 2 * self.batch_size  # a full batch running and the next one queued
-        self._batcher = DynamicBatcher(self._run_batch, lambda: self.batch_size, on_batch=lambda: self.on_batch)
-        #: Seconds spent inside ``model.generate`` and tokens produced (benchmarks read these).
+        #: Seconds spent inside the model and tokens produced (benchmarks read these).
         self.generate_seconds = 0.0
         self.generated_tokens = 0
+        self.engine = self._choose_engine(engine)
+        if self.engine == "stepping":
+            self._batcher = self._continuous_batcher()
+        else:
+            self._batcher = DynamicBatcher(self._run_batch, lambda: self.batch_size, on_batch=lambda: self.on_batch)
 
     # ------------------------------------------------------------------ public
 
@@ -79,6 +86,40 @@ class TransformersBackend(Backend):
         return results  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ internals
+
+    def _choose_engine(self, engine: str) -> str:
+        if engine not in ("auto", "stepping", "padded"):
+            raise ValueError(f"engine must be auto, stepping or padded, not {engine!r}")
+        if engine == "padded":
+            return engine
+        from .stepping import supports_stepping
+
+        enc = self.tokenizer("Hello", return_tensors="pt").to(self.device)
+        with self.torch.inference_mode():
+            cache = self.model(**enc, use_cache=True).past_key_values
+        if supports_stepping(self.model, cache):
+            return "stepping"
+        if engine == "stepping":
+            raise ModelError(f"model '{self.name}': its cache (sliding window or recurrent) does not allow "
+                             "rows to join and leave a running batch; use the padded engine")
+        return "padded"
+
+    def _continuous_batcher(self):
+        from .batching import ContinuousBatcher
+        from .stepping import SteppingEngine
+
+        def account(seconds: float, tokens: int) -> None:
+            self.generate_seconds += seconds
+            self.generated_tokens += tokens
+
+        def shrink() -> None:
+            self.torch.cuda.empty_cache()
+            self.batch_size = max(1, self.batch_size // 2)
+
+        engine = SteppingEngine(self.torch, self.model, self.tokenizer, self.device, self._eos_ids(), self._render,
+                                lambda: self.cancelled, account)
+        return ContinuousBatcher(engine, lambda: self.batch_size, out_of_memory=(self.torch.OutOfMemoryError,),
+                                 shrink=shrink, on_batch=lambda: self.on_batch)
 
     def _render(self, request: ChatRequest) -> str:
         messages = [m.model_dump() for m in request.messages]

@@ -1,0 +1,207 @@
+"""Iteration-level ("continuous") batching for the in-process transformers engine.
+
+A padded ``generate`` call runs until its longest row is done: a 60-token summary that shares
+a batch with a 600-token draft waits for it, and nothing new can join. Here the engine decodes
+one token at a time for every running row, over one shared KV cache: a row that finishes
+leaves at once (its request is answered), and requests that arrived meanwhile are prefilled
+and join the running batch before the next step. This is what serving engines do (vLLM,
+SGLang); transformers' own paged-attention version measured slower on CPU
+(``benchmarks.continuous_batching``), so longwriter keeps its own over the model's plain
+``DynamicCache``: rows of different lengths are left-padded and masked, exactly as in a padded
+``generate``, and each row keeps its own limits, penalty, sampler and seeded random stream
+(``rowsampling``), so a request's text depends only on its prompt and seed.
+
+Models whose cache is not a plain per-layer key/value cache (sliding windows, recurrent state)
+are detected at load time and keep the padded ``generate`` path."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import ChatRequest, Completion
+from .rowsampling import RowSampler, penalise, seeded
+
+STOP_WINDOW = 16  # tokens decoded from a row's end to look for its stop strings
+
+
+@dataclass
+class Row:
+    """One request in the running batch."""
+
+    request: ChatRequest
+    ticket: Any  # whatever the caller uses to answer the request (a future)
+    prompt_tokens: int
+    generator: Any
+    seen: Any  # bool [vocab]: tokens the repetition penalty covers (prompt, avoid, output)
+    generated: list[int] = field(default_factory=list)
+    reason: str | None = None  # set when the row is finished
+
+
+class SteppingEngine:
+    """Rows join (``admit``) and leave (``step``) between decode steps of one shared batch."""
+
+    def __init__(self, torch, model, tokenizer, device: str, eos_ids: set[int],
+                 render: Callable[[ChatRequest], str], cancelled: Callable[[], bool],
+                 account: Callable[[float, int], None] = lambda seconds, tokens: None) -> None:
+        self.torch, self.model, self.tokenizer, self.device = torch, model, tokenizer, device
+        self.account = account  # (seconds in the model, tokens made): the backend's counters
+        self.eos, self.render, self.cancelled = sorted(eos_ids), render, cancelled
+        self.rows: list[Row] = []
+        self.cache = self.mask = self.last = None  # KV cache, attention mask [rows, S], next inputs [rows, 1]
+
+    @property
+    def active(self) -> int:
+        return len(self.rows)
+
+    def admit(self, items: list[tuple[ChatRequest, Any]]) -> list[tuple[Any, Completion]]:
+        """Prefill new requests and add them to the running batch; returns any that are
+        already finished (a one-token limit, an immediate end of sequence)."""
+        with self.torch.inference_mode():  # every tensor of the batch lives in inference mode
+            return self._admit(items)
+
+    def step(self) -> list[tuple[Any, Completion]]:
+        """One token for every running row; returns the requests that finished."""
+        with self.torch.inference_mode():
+            return self._step()
+
+    def _admit(self, items: list[tuple[ChatRequest, Any]]) -> list[tuple[Any, Completion]]:
+        torch, started = self.torch, time.perf_counter()
+        enc = self.tokenizer([self.render(r) for r, _ in items], return_tensors="pt", padding=True,
+                             add_special_tokens=False).to(self.device)
+        positions = (enc.attention_mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, position_ids=positions,
+                         use_cache=True)
+        vocab = out.logits.shape[-1]
+        rows = [self._row(r, ticket, enc.input_ids[i][enc.attention_mask[i].bool()], vocab)
+                for i, (r, ticket) in enumerate(items)]
+        tokens = self._choose(rows, out.logits[:, -1, :])
+        self._merge(out.past_key_values, enc.attention_mask, rows, tokens)
+        self.account(time.perf_counter() - started, sum(len(r.generated) for r in rows))
+        return self._retire()
+
+    def _step(self) -> list[tuple[Any, Completion]]:
+        torch = self.torch
+        if self.cancelled():
+            for row in self.rows:
+                row.reason = "cancelled"
+            return self._retire()
+        started = time.perf_counter()
+        positions = self.mask.sum(-1, keepdim=True)
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], dim=1)
+        out = self.model(input_ids=self.last, attention_mask=self.mask, position_ids=positions,
+                         past_key_values=self.cache, use_cache=True)
+        self.cache = out.past_key_values
+        self.last = self._choose(self.rows, out.logits[:, -1, :])[:, None]
+        self.account(time.perf_counter() - started, sum(1 for r in self.rows if r.reason != "stop"))
+        return self._retire()
+
+    def drop_all(self) -> list[Row]:
+        """Empty the batch (after an engine failure); the rows are returned unanswered."""
+        rows, self.rows = self.rows, []
+        self.cache = self.mask = self.last = None
+        return rows
+
+    # ------------------------------------------------------------------ internals
+
+    def _row(self, request: ChatRequest, ticket, prompt_ids, vocab: int) -> Row:
+        seen = self.torch.zeros(vocab, dtype=self.torch.bool, device=self.device)
+        avoid = self.tokenizer(request.avoid, add_special_tokens=False).input_ids if request.avoid else []
+        seen[prompt_ids] = True
+        seen[[i for i in avoid if i < vocab]] = True
+        return Row(request, ticket, len(prompt_ids), seeded(self.torch, request.sampling.seed, self.device), seen)
+
+    def _choose(self, rows: list[Row], logits):
+        """Each row's next token (ids [rows]): its min-length rule, penalty and own sampler;
+        then the token is recorded and the row's end checked."""
+        torch, scores = self.torch, logits.float()
+        early = [i for i, r in enumerate(rows) if len(r.generated) < r.request.sampling.min_new_tokens]
+        if early and self.eos:
+            scores[torch.tensor(early)[:, None], torch.tensor(self.eos)[None, :]] = -float("inf")
+        penalties = [r.request.sampling.repetition_penalty for r in rows]
+        if any(p != 1.0 for p in penalties):
+            scores = penalise(scores, torch.stack([r.seen for r in rows]),
+                              torch.tensor(penalties, device=scores.device)[:, None])
+        s = [r.request.sampling for r in rows]
+        sampler = RowSampler(torch, [x.temperature for x in s], [x.top_k for x in s], [x.top_p for x in s],
+                             [x.seed for x in s], scores.device, generators=[r.generator for r in rows])
+        tokens = sampler(None, scores).argmax(dim=1)
+        for row, token in zip(rows, tokens.tolist()):
+            self._record(row, token)
+        return tokens
+
+    def _record(self, row: Row, token: int) -> None:
+        s = row.request.sampling
+        if token in self.eos:
+            row.reason = "stop"
+            return
+        row.generated.append(token)
+        row.seen[token] = True
+        if len(row.generated) >= s.max_new_tokens:
+            row.reason = "length"
+        elif s.stop:
+            tail = self.tokenizer.decode(row.generated[-STOP_WINDOW:], skip_special_tokens=True)
+            if any(stop in tail for stop in s.stop):
+                row.reason = "stop"
+
+    def _merge(self, cache, mask, rows: list[Row], tokens) -> None:
+        """Add prefilled rows to the running batch: both caches are left-padded to one length."""
+        torch = self.torch
+        if not self.rows:
+            self.cache, self.mask, self.last, self.rows = cache, mask, tokens[:, None], rows
+            return
+        width = max(self.mask.shape[1], mask.shape[1])
+        for mine, theirs in zip(self.cache.layers, cache.layers):
+            mine.keys = torch.cat([_pad_left(torch, mine.keys, width), _pad_left(torch, theirs.keys, width)])
+            mine.values = torch.cat([_pad_left(torch, mine.values, width), _pad_left(torch, theirs.values, width)])
+        self.mask = torch.cat([_pad_mask(torch, self.mask, width), _pad_mask(torch, mask, width)])
+        self.last = torch.cat([self.last, tokens[:, None]])
+        self.rows = self.rows + rows
+
+    def _retire(self) -> list[tuple[Any, Completion]]:
+        """Answer and remove the finished rows; cut the cache's all-padding columns."""
+        done = [r for r in self.rows if r.reason]
+        if not done:
+            return []
+        keep = [i for i, r in enumerate(self.rows) if not r.reason]
+        self.rows = [self.rows[i] for i in keep]
+        if not keep:
+            self.cache = self.mask = self.last = None
+        else:
+            index = self.torch.tensor(keep, device=self.mask.device)
+            start = int(self.mask[index].any(0).nonzero()[0])  # columns only departed rows used
+            for layer in self.cache.layers:
+                layer.keys, layer.values = layer.keys[index, :, start:], layer.values[index, :, start:]
+            self.mask, self.last = self.mask[index, start:], self.last[index]
+        return [(r.ticket, self._completion(r)) for r in done]
+
+    def _completion(self, row: Row) -> Completion:
+        text = self.tokenizer.decode(row.generated, skip_special_tokens=True)
+        reason = row.reason
+        for stop in row.request.sampling.stop:
+            if stop in text:
+                text, reason = text[: text.index(stop)], "stop"
+        return Completion(text=text, prompt_tokens=row.prompt_tokens, completion_tokens=len(row.generated),
+                          finish_reason="cancelled" if self.cancelled() else reason)
+
+
+def _pad_left(torch, states, width: int):
+    """[rows, heads, S, dim] -> [rows, heads, width, dim], zeros on the left (masked out)."""
+    missing = width - states.shape[2]
+    return states if missing == 0 else torch.nn.functional.pad(states, (0, 0, missing, 0))
+
+
+def _pad_mask(torch, mask, width: int):
+    missing = width - mask.shape[1]
+    return mask if missing == 0 else torch.nn.functional.pad(mask, (missing, 0))
+
+
+def supports_stepping(model, cache) -> bool:  # noqa: ARG001 - model kept for engines that check its config
+    """True when every layer of ``cache`` (from a forward pass) is a plain growing key/value
+    cache, which rows can be added to and removed from."""
+    from transformers.cache_utils import DynamicLayer
+
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
