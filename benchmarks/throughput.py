@@ -4,7 +4,7 @@ written strictly serially at batch size 1 (AgentWrite's order) versus by the gra
 (chapter policy, every ready section in one batch). Prints words/s, tokens/s, their ratio,
 and the share of wall time spent outside the model's generate calls.
 
-    python -m benchmarks.throughput [--tokens 64] [--model ID]
+    python -m benchmarks.throughput [--tokens 64] [--model ID] [--engine stepping|padded]
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ def main() -> None:
     ap.add_argument("--per-chapter", type=int, default=2)
     ap.add_argument("--model", default=None, help="model id or directory (default: embedded)")
     ap.add_argument("--batch", type=int, default=None, help="scheduler batch size (default: automatic)")
+    ap.add_argument("--engine", default="auto", choices=["auto", "stepping", "padded"])
     args = ap.parse_args()
-    backend = load_backend(args.model)
+    backend = load_backend(args.model, engine=args.engine)
     outline = coffee_outline(args.chapters, args.per_chapter, 60)
     run(backend, coffee_outline(1, 2, 30), "serial", 1, 8)  # warm-up: first calls are slower
     serial = run(backend, outline, "serial", 1, args.tokens)
     graph = run(backend, outline, "chapter", args.batch or backend.batch_size, args.tokens)
-    print(f"model: {backend.name}  device: {backend.device}  outline: {args.chapters}x{args.per_chapter} sections, "
+    print(f"model: {backend.name}  device: {backend.device}  engine: {backend.engine}  outline: {args.chapters}x{args.per_chapter} sections, "
           f"{args.tokens} new tokens per request (sections and summaries)")
     print(f"{'run':<28}{'wall s':>8}{'tokens':>8}{'words':>7}{'tok/s':>8}{'words/s':>9}{'outside generate':>18}")
     for r in (serial, graph):

@@ -162,7 +162,10 @@ def write_options(f):
     f = click.option("--context", "policy", type=POLICY, default="chapter", show_default=True,
                      help="serial: one chain; chapter: chapters in parallel; independent: outline only.")(f)
     f = click.option("--batch-size", type=click.IntRange(min=1, max=4096), default=None,
-                     help="Rows per generate call of the in-process model (default: automatic).")(f)
+                     help="Rows the in-process model runs at once (default: automatic).")(f)
+    f = click.option("--engine", type=click.Choice(["auto", "stepping", "padded"]), default="auto",
+                     show_default=True, help="In-process batching: stepping (rows join and leave between "
+                     "tokens) or padded (one generate per batch); auto: stepping where the model allows.")(f)
     f = click.option("--concurrency", type=click.IntRange(min=1, max=4096), default=None,
                      help="Requests in flight at once (default: the engine's; 2x the batch size in process).")(f)
     f = click.option("--no-check", is_flag=True, help="Skip the topic-consistency checker.")(f)
@@ -211,7 +214,7 @@ def _model(o: dict):
     from .backends import ModelSpec
 
     return ModelSpec(name=o["model"], device=o["device"], batch_size=o.get("batch_size"),
-                     trust_remote_code=o["trust_remote_code"])
+                     trust_remote_code=o["trust_remote_code"], engine=o.get("engine", "auto"))
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -145,7 +145,7 @@ def start_backend(backend: Backend | None, model: str | ModelSpec | None, contro
         spec = model if isinstance(model, ModelSpec) else ModelSpec(name=model)
         (progress or Silent()).stage(f"loading model {spec.name or 'smollm2-135m-instruct (embedded)'}")
         backend = load_backend(spec.name, device=spec.device, batch_size=spec.batch_size,
-                               trust_remote_code=spec.trust_remote_code)
+                               trust_remote_code=spec.trust_remote_code, engine=spec.engine)
     backend.reset()
     control.attach(backend)
     control.check()

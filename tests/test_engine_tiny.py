@@ -204,3 +204,18 @@ def test_an_engine_failure_fails_its_requests_and_the_engine_recovers(stepping, 
         stepping.generate([exact(5), exact(5, "other")])
     monkeypatch.setattr(engine, "step", original)
     assert engine.active == 0 and stepping.generate([exact(5)])[0].completion_tokens == 5
+
+
+def test_a_request_whose_caller_went_away_leaves_the_batch(stepping):
+    engine = stepping._batcher.engine
+
+    async def run():
+        doomed = asyncio.ensure_future(stepping.complete(exact(500)))
+        await asyncio.sleep(0.05)
+        doomed.cancel()
+        kept = await stepping.complete(exact(5, "other"))
+        return kept
+
+    kept = asyncio.run(run())
+    assert kept.completion_tokens == 5 and engine.active == 0
+    assert stepping.generated_tokens < 500  # the abandoned row stopped long before its limit

@@ -300,3 +300,23 @@ def test_empty_output_path_in_the_api_is_refused():
         RunDir("")
     with pytest.raises(OutlineError):
         load_outline("")
+
+
+def test_model_flags_reach_the_loader(tmp_path, fake, monkeypatch):
+    """--model, --device, --batch-size, --engine and --trust-remote-code all reach load_backend."""
+    seen = {}
+
+    def loader(name, **kwargs):
+        seen.update(kwargs, name=name)
+        return fake
+
+    monkeypatch.setattr(pipeline, "load_backend", loader)
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["draft", "--topic", TOPIC, "--out", str(tmp_path / "o"), "--no-check",
+                                       "--device", "cpu", "--batch-size", "3", "--engine", "padded",
+                                       "--trust-remote-code", "--words", "300"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"name": None, "device": "cpu", "batch_size": 3, "engine": "padded", "trust_remote_code": True}
+    code, errors, _ = cli(["draft", "--topic", TOPIC, "--engine", "warp"], fake, monkeypatch)
+    assert code == 2 and len(errors) == 1

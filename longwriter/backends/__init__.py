@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -15,7 +16,9 @@ from ..defaults import DEVICE
 
 class ModelSpec(BaseModel):
     """Which model to load and where: a Hugging Face id or local directory (None: the embedded
-    model), the device, the batch size and whether the model's own code may run."""
+    model), the device, the batch size, the in-process engine (stepping: rows join and leave
+    between decode steps; padded: one generate per batch; auto: stepping where the model's
+    cache allows it) and whether the model's own code may run."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -23,6 +26,7 @@ class ModelSpec(BaseModel):
     device: str = "auto"
     batch_size: int | None = Field(None, ge=1, le=4096)
     trust_remote_code: bool = False
+    engine: Literal["auto", "stepping", "padded"] = "auto"
 
     @field_validator("device")
     @classmethod
@@ -34,7 +38,8 @@ class ModelSpec(BaseModel):
 
 @lru_cache(maxsize=2)  # one process loads a model once (API users, in-process tests)
 def load_backend(
-    model: str | None = None, *, device: str = "auto", batch_size: int | None = None, trust_remote_code: bool = False
+    model: str | None = None, *, device: str = "auto", batch_size: int | None = None, trust_remote_code: bool = False,
+    engine: str = "auto",
 ) -> Backend:
     """The backend for ``model`` (a Hugging Face id or local directory), or the embedded
     SmolLM2-135M-Instruct when ``model`` is None."""
@@ -47,5 +52,7 @@ def load_backend(
     if model is None:
         from .embedded import EMBEDDED_NAME, embedded_model_dir
 
-        return TransformersBackend(str(embedded_model_dir()), device=device, batch_size=batch_size, name=EMBEDDED_NAME)
-    return TransformersBackend(model, device=device, batch_size=batch_size, trust_remote_code=trust_remote_code)
+        return TransformersBackend(str(embedded_model_dir()), device=device, batch_size=batch_size, name=EMBEDDED_NAME,
+                                   engine=engine)
+    return TransformersBackend(model, device=device, batch_size=batch_size, trust_remote_code=trust_remote_code,
+                               engine=engine)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .base import BatchStats, ChatRequest, Completion
@@ -33,6 +34,15 @@ class DynamicBatcher:
                  on_batch: Callable[[], Callable[[BatchStats], None] | None] = lambda: None) -> None:
         self.run_batch, self.rows, self.threaded, self.on_batch = run_batch, rows, threaded, on_batch
         self._queue: _Queue | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def in_worker(self, fn, *args):
+        """Run ``fn`` in this engine's own worker thread. Always the same thread: torch's
+        OpenMP team stays warm (measured 10-20% faster per decode step than asyncio.to_thread,
+        which hands calls to whichever pool thread is free)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="longwriter-engine")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def submit(self, request: ChatRequest) -> Completion:
         queue = self._queue_for(asyncio.get_running_loop())
@@ -58,7 +68,7 @@ class DynamicBatcher:
             started = time.perf_counter()
             try:
                 requests = [r for _, r, _ in batch]
-                done = await asyncio.to_thread(self.run_batch, requests) if self.threaded else self.run_batch(requests)
+                done = await self.in_worker(self.run_batch, requests) if self.threaded else self.run_batch(requests)
             except BaseException as err:  # the engine failed: every request of the batch fails with it
                 for _, _, future in batch:
                     if not future.done():
@@ -101,13 +111,21 @@ class ContinuousBatcher(DynamicBatcher):
         super().__init__(lambda requests: [], rows, on_batch=on_batch)
         self.engine, self.out_of_memory, self.shrink = engine, out_of_memory, shrink
 
+    def _queue_for(self, loop: asyncio.AbstractEventLoop) -> _Queue:
+        if self._queue is not None and self._queue.loop is not loop:
+            self.engine.drop_all()  # rows of a finished event loop: nobody awaits them any more
+        return super()._queue_for(loop)
+
     async def _work(self, queue: _Queue) -> None:
         while queue.waiting or self.engine.active:
             await asyncio.sleep(0)  # requests made in this same turn of the loop join now
+            for row in self.engine.rows:
+                if row.ticket.done():  # its caller went away (a cancelled task): stop spending on it
+                    row.reason = "cancelled"
             joining = self._take_any(queue, self.rows() - self.engine.active)
             started = time.perf_counter()
             try:
-                done, produced, rows = await asyncio.to_thread(self._advance, [(r, f) for _, r, f in joining])
+                done, produced, rows = await self.in_worker(self._advance, [(r, f) for _, r, f in joining])
             except self.out_of_memory:
                 self._requeue(queue, joining)
                 continue

@@ -72,8 +72,10 @@ class SteppingEngine:
         enc = self.tokenizer([self.render(r) for r, _ in items], return_tensors="pt", padding=True,
                              add_special_tokens=False).to(self.device)
         positions = (enc.attention_mask.cumsum(-1) - 1).clamp(min=0)
+        # logits_to_keep=1: only the last position's logits are needed (the vocabulary projection
+        # of every prompt token would cost more than the rest of the prefill; generate does the same)
         out = self.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, position_ids=positions,
-                         use_cache=True)
+                         use_cache=True, logits_to_keep=1)
         vocab = out.logits.shape[-1]
         rows = [self._row(r, ticket, enc.input_ids[i][enc.attention_mask[i].bool()], vocab)
                 for i, (r, ticket) in enumerate(items)]
