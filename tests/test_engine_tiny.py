@@ -219,3 +219,8 @@ def test_a_request_whose_caller_went_away_leaves_the_batch(stepping):
     kept = asyncio.run(run())
     assert kept.completion_tokens == 5 and engine.active == 0
     assert stepping.generated_tokens < 500  # the abandoned row stopped long before its limit
+
+
+def test_auto_engine_is_padded_on_cpu(tiny_model_dir):  # noqa: F811
+    """On CPU the padded engine measured faster (README, Performance); auto picks it there."""
+    assert TransformersBackend(str(tiny_model_dir), device="cpu", batch_size=2).engine == "padded"
