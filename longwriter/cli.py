@@ -41,6 +41,9 @@ class _Group(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as err:  # plain `longwriter`: its help, as usual
+            click.echo(err.ctx.get_help())
+            sys.exit(0)
         except click.ClickException as err:
             from .console import error
 

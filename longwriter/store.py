@@ -135,7 +135,7 @@ class RunDir:
         self.state = RunState()
         self._created: list[Path] = []  # folders this run made
         self._new: list[str] = []  # files this run made, relative to the run folder
-        self._had_state = False
+        self._had_state = True  # until seen absent: a refused start never removes a run's state
         self._lock: filelock.BaseFileLock | None = None
 
     @classmethod

@@ -177,8 +177,10 @@ def test_rows_beyond_the_batch_size_wait_and_then_join(stepping):
     assert max(size for size, _ in seen) == 2 and sum(tokens for _, tokens in seen) == 3 + 8 + 4 + 6 + 5
 
 
-def test_out_of_memory_requeues_the_batch_and_halves_it(stepping, monkeypatch):
-    """On OOM every running request restarts from its seed at half the rows: same texts."""
+@pytest.mark.parametrize("fail_at", [1, 3])  # 1: the step right after the rows were admitted
+def test_out_of_memory_requeues_the_batch_and_halves_it(stepping, monkeypatch, fail_at):
+    """On OOM every running request restarts from its seed at half the rows: same texts, and
+    each request answered once (rows admitted in the failing call are not queued twice)."""
     reqs = [ask(f"prompt {i}", max_new_tokens=8, min_new_tokens=8, temperature=1.0, seed=i) for i in range(4)]
     expected = [c.text for c in stepping.generate(reqs)]
     engine = stepping._batcher.engine
@@ -186,14 +188,18 @@ def test_out_of_memory_requeues_the_batch_and_halves_it(stepping, monkeypatch):
 
     def failing_step():
         calls.append(1)
-        if len(calls) == 3:
+        if len(calls) == fail_at:
             raise stepping.torch.OutOfMemoryError("CUDA out of memory (simulated)")
         return original()
 
     monkeypatch.setattr(engine, "step", failing_step)
     monkeypatch.setattr(stepping.torch.cuda, "empty_cache", lambda: None)
+    admitted = []
+    original_admit = engine.admit
+    monkeypatch.setattr(engine, "admit", lambda items: admitted.extend(items) or original_admit(items))
     assert [c.text for c in stepping.generate(reqs)] == expected
     assert stepping.batch_size == 2
+    assert len(admitted) == 4 + 4  # every request admitted once before the failure, once after
 
 
 def test_an_engine_failure_fails_its_requests_and_the_engine_recovers(stepping, monkeypatch):

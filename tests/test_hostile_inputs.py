@@ -320,3 +320,24 @@ def test_model_flags_reach_the_loader(tmp_path, fake, monkeypatch):
     assert seen == {"name": None, "device": "cpu", "batch_size": 3, "engine": "padded", "trust_remote_code": True}
     code, errors, _ = cli(["draft", "--topic", TOPIC, "--engine", "warp"], fake, monkeypatch)
     assert code == 2 and len(errors) == 1
+
+
+def test_a_start_refused_by_the_preflight_keeps_the_run_resumable(tmp_path, fake, monkeypatch):
+    """A run refused after taking the lock (report.json a directory) must not remove state.json."""
+    out = finished_run(tmp_path, fake)
+    before = snapshot(out)
+    (out / "report.json").unlink()
+    (out / "report.json").mkdir()
+    code, errors, _ = cli(["expand", str(out / "outline.yaml"), "--out", str(out), "--no-check"], fake, monkeypatch)
+    assert code == 6 and len(errors) == 1
+    assert (out / "state.json").read_bytes() == before["state.json"]
+    (out / "report.json").rmdir()
+    requests = len(fake.requests)
+    result = expand(make_outline(), out, backend=fake, settings=NO_CHECK)
+    assert result.report.resumed_sections == len(result.report.sections) and len(fake.requests) == requests
+
+
+def test_bare_longwriter_prints_its_help(capfd):
+    with pytest.raises(SystemExit) as exit_:
+        main.main([], prog_name="longwriter")
+    assert exit_.value.code == 0 and "Commands:" in capfd.readouterr().out

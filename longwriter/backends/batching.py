@@ -112,8 +112,10 @@ class ContinuousBatcher(DynamicBatcher):
         self.engine, self.out_of_memory, self.shrink = engine, out_of_memory, shrink
 
     def _queue_for(self, loop: asyncio.AbstractEventLoop) -> _Queue:
-        if self._queue is not None and self._queue.loop is not loop:
-            self.engine.drop_all()  # rows of a finished event loop: nobody awaits them any more
+        if self._queue is not None and self._queue.loop is not loop and self._executor is not None:
+            # rows of a finished event loop: nobody awaits them any more. Dropped in the worker
+            # thread, after any step still running there, and before anything this loop sends.
+            self._executor.submit(self.engine.drop_all)
         return super()._queue_for(loop)
 
     async def _work(self, queue: _Queue) -> None:
@@ -129,6 +131,8 @@ class ContinuousBatcher(DynamicBatcher):
             except self.out_of_memory:
                 self._requeue(queue, joining)
                 continue
+            except asyncio.CancelledError:  # the loop is shutting down: the next one drops the rows
+                raise
             except BaseException as err:  # the engine failed: every request in it fails with it
                 self._fail(joining, err)
                 continue
@@ -163,7 +167,8 @@ class ContinuousBatcher(DynamicBatcher):
             return
         self.shrink()
         queue.waiting.extend(joining)
-        queue.waiting.extend((-1, row.request, row.ticket) for row in rows)
+        joined = {id(future) for _, _, future in joining}  # admitted, then the step ran out of memory
+        queue.waiting.extend((-1, row.request, row.ticket) for row in rows if id(row.ticket) not in joined)
 
     def _fail(self, joining: list, err: BaseException, rows: list | None = None) -> None:
         rows = self.engine.drop_all() if rows is None else rows

@@ -68,6 +68,9 @@ class SteppingEngine:
             return self._step()
 
     def _admit(self, items: list[tuple[ChatRequest, Any]]) -> list[tuple[Any, Completion]]:
+        if self.cancelled():  # stopped: answer at once, no prefill
+            return [(ticket, Completion(text="", prompt_tokens=0, completion_tokens=0, finish_reason="cancelled"))
+                    for _, ticket in items]
         torch, started = self.torch, time.perf_counter()
         enc = self.tokenizer([self.render(r) for r, _ in items], return_tensors="pt", padding=True,
                              add_special_tokens=False).to(self.device)
@@ -89,7 +92,11 @@ class SteppingEngine:
         if self.cancelled():
             for row in self.rows:
                 row.reason = "cancelled"
-            return self._retire()
+        if any(row.reason for row in self.rows):  # cancelled rows (or callers gone) leave first
+            done = self._retire()
+            if not self.rows:
+                return done
+            return done + self._step()
         started = time.perf_counter()
         positions = self.mask.sum(-1, keepdim=True)
         self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], dim=1)
@@ -200,7 +207,7 @@ def _pad_mask(torch, mask, width: int):
     return mask if missing == 0 else torch.nn.functional.pad(mask, (missing, 0))
 
 
-def supports_stepping(model, cache) -> bool:  # noqa: ARG001 - model kept for engines that check its config
+def supports_stepping(cache) -> bool:
     """True when every layer of ``cache`` (from a forward pass) is a plain growing key/value
     cache, which rows can be added to and removed from."""
     from transformers.cache_utils import DynamicLayer

@@ -101,7 +101,7 @@ class TransformersBackend(Backend):
         enc = self.tokenizer("Hello", return_tensors="pt").to(self.device)
         with self.torch.inference_mode():
             cache = self.model(**enc, use_cache=True).past_key_values
-        if supports_stepping(self.model, cache):
+        if supports_stepping(cache):
             return "stepping"
         if engine == "stepping":
             raise ModelError(f"model '{self.name}': its cache (sliding window or recurrent) does not allow "
