@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import LockedError, OutputError
 from .files import TooLarge, read_regular
-from .outline import Outline, dump_outline, normal_topic, same_topic, slugify
+from .outline import Outline, dump_outline, normal_topic, slugify
 from .writer import SectionResult
 
 STATE = "state.json"
@@ -232,7 +232,7 @@ class RunDir:
     def _check_topic(self) -> None:
         """A run may only be resumed by the same job."""
         mine, theirs = normal_topic(self.topic), normal_topic(self.state.topic)
-        if mine and theirs and not same_topic(mine, theirs):
+        if mine and theirs and mine != theirs:
             raise OutputError(f"'{self.path}' holds the run for another topic ('{theirs[:80]}'); "
                               "pass another --out")
 

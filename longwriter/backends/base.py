@@ -34,6 +34,15 @@ class Sampling(BaseModel):
     seed: int | None = None
     stop: tuple[str, ...] = ()
 
+    def cut(self, text: str, reason: str) -> tuple[str, str]:
+        """``text`` cut before each of the stop strings it contains (in the order given), and
+        the finish reason: ``stop`` when one was found, else ``reason``. Engines whose stop
+        criteria work on tokens let a few characters past the stop string; this trims them."""
+        for stop in self.stop:
+            if stop in text:
+                text, reason = text[: text.index(stop)], "stop"
+        return text, reason
+
     def group_key(self) -> tuple:
         """Options that must be equal for requests to share one batched generate call
         (limits, sampling options and seeds are applied per row; stop strings are not)."""
@@ -60,6 +69,11 @@ class Completion(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     finish_reason: Literal["stop", "length", "cancelled"]
+
+    @classmethod
+    def cancelled(cls) -> Completion:
+        """The reply to a request the run stopped before it was generated."""
+        return cls(text="", prompt_tokens=0, completion_tokens=0, finish_reason="cancelled")
 
 
 @dataclass

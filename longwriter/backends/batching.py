@@ -79,15 +79,20 @@ class DynamicBatcher:
     def _take(self, queue: _Queue) -> list[tuple[int, ChatRequest, asyncio.Future]]:
         """The next batch: cancelled waiters dropped; lowest priority, then oldest, first; only
         requests with the first one's stop strings (stop strings cannot differ within a batch)."""
-        queue.waiting = [w for w in queue.waiting if not w[2].done()]
-        if not queue.waiting:
+        if not self._pending(queue):
             return []
-        queue.waiting.sort(key=lambda w: (w[1].priority, w[0]))
         key = queue.waiting[0][1].sampling.group_key()
         batch = [w for w in queue.waiting if w[1].sampling.group_key() == key][: max(1, self.rows())]
         taken = {id(w) for w in batch}
         queue.waiting = [w for w in queue.waiting if id(w) not in taken]
         return batch
+
+    @staticmethod
+    def _pending(queue: _Queue) -> list:
+        """The waiting requests, cancelled ones dropped, lowest priority then oldest first."""
+        queue.waiting = [w for w in queue.waiting if not w[2].done()]
+        queue.waiting.sort(key=lambda w: (w[1].priority, w[0]))
+        return queue.waiting
 
     def _report(self, batch, done: list[Completion], seconds: float, waiting: int) -> None:
         for (_, _, future), completion in zip(batch, done):
@@ -151,10 +156,8 @@ class ContinuousBatcher(DynamicBatcher):
     def _take_any(self, queue: _Queue, room: int) -> list[tuple[int, ChatRequest, asyncio.Future]]:
         """Up to ``room`` waiting requests, lowest priority then oldest first (stop strings
         are checked per row here, so any requests can run together)."""
-        queue.waiting = [w for w in queue.waiting if not w[2].done()]
-        if room <= 0:
+        if not self._pending(queue) or room <= 0:
             return []
-        queue.waiting.sort(key=lambda w: (w[1].priority, w[0]))
         taken, queue.waiting = queue.waiting[:room], queue.waiting[room:]
         return taken
 

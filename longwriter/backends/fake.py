@@ -38,7 +38,7 @@ class ScriptedBackend(Backend):
 
     def _answer(self, r: ChatRequest) -> Completion:
         if self.cancelled:
-            return Completion(text="", prompt_tokens=0, completion_tokens=0, finish_reason="cancelled")
+            return Completion.cancelled()
         text = self.responder(r)
         words, limit = text.split(), r.sampling.max_new_tokens
         reason = "length" if len(words) > limit else "stop"

@@ -69,8 +69,7 @@ class SteppingEngine:
 
     def _admit(self, items: list[tuple[ChatRequest, Any]]) -> list[tuple[Any, Completion]]:
         if self.cancelled():  # stopped: answer at once, no prefill
-            return [(ticket, Completion(text="", prompt_tokens=0, completion_tokens=0, finish_reason="cancelled"))
-                    for _, ticket in items]
+            return [(ticket, Completion.cancelled()) for _, ticket in items]
         torch, started = self.torch, time.perf_counter()
         enc = self.tokenizer([self.render(r) for r, _ in items], return_tensors="pt", padding=True,
                              add_special_tokens=False).to(self.device)
@@ -163,9 +162,10 @@ class SteppingEngine:
             return
         width = max(self.mask.shape[1], mask.shape[1])
         for mine, theirs in zip(self.cache.layers, cache.layers):
-            mine.keys = torch.cat([_pad_left(torch, mine.keys, width), _pad_left(torch, theirs.keys, width)])
-            mine.values = torch.cat([_pad_left(torch, mine.values, width), _pad_left(torch, theirs.values, width)])
-        self.mask = torch.cat([_pad_mask(torch, self.mask, width), _pad_mask(torch, mask, width)])
+            mine.keys = torch.cat([_pad_left(torch, mine.keys, width, 2), _pad_left(torch, theirs.keys, width, 2)])
+            mine.values = torch.cat([_pad_left(torch, mine.values, width, 2),
+                                     _pad_left(torch, theirs.values, width, 2)])
+        self.mask = torch.cat([_pad_left(torch, self.mask, width, 1), _pad_left(torch, mask, width, 1)])
         self.last = torch.cat([self.last, tokens[:, None]])
         self.rows = self.rows + rows
 
@@ -187,24 +187,18 @@ class SteppingEngine:
         return [(r.ticket, self._completion(r)) for r in done]
 
     def _completion(self, row: Row) -> Completion:
-        text = self.tokenizer.decode(row.generated, skip_special_tokens=True)
-        reason = row.reason
-        for stop in row.request.sampling.stop:
-            if stop in text:
-                text, reason = text[: text.index(stop)], "stop"
+        text, reason = row.request.sampling.cut(self.tokenizer.decode(row.generated, skip_special_tokens=True),
+                                                row.reason)
         return Completion(text=text, prompt_tokens=row.prompt_tokens, completion_tokens=len(row.generated),
                           finish_reason="cancelled" if self.cancelled() else reason)
 
 
-def _pad_left(torch, states, width: int):
-    """[rows, heads, S, dim] -> [rows, heads, width, dim], zeros on the left (masked out)."""
-    missing = width - states.shape[2]
-    return states if missing == 0 else torch.nn.functional.pad(states, (0, 0, missing, 0))
-
-
-def _pad_mask(torch, mask, width: int):
-    missing = width - mask.shape[1]
-    return mask if missing == 0 else torch.nn.functional.pad(mask, (missing, 0))
+def _pad_left(torch, tensor, width: int, dim: int):
+    """``tensor`` widened to ``width`` along ``dim`` (the sequence: 2 of a cache's [rows, heads,
+    S, dim], 1 of a mask's [rows, S]) with zeros on the left, which the mask leaves out."""
+    missing = width - tensor.shape[dim]
+    after = (0, 0) * (tensor.dim() - 1 - dim)  # F.pad lists the last dimension first
+    return tensor if missing == 0 else torch.nn.functional.pad(tensor, (*after, missing, 0))
 
 
 def supports_stepping(cache) -> bool:

@@ -71,8 +71,7 @@ class TransformersBackend(Backend):
         """One engine step: generate every request (in chunks of the batch size, same stop
         strings together); called in the batcher's worker thread."""
         if self.cancelled:
-            return [Completion(text="", prompt_tokens=0, completion_tokens=0, finish_reason="cancelled")
-                    for _ in requests]
+            return [Completion.cancelled() for _ in requests]
         results: list[Completion | None] = [None] * len(requests)
         prompts = [self._render(r) for r in requests]
         groups: dict[tuple, list[int]] = {}
@@ -184,9 +183,7 @@ class TransformersBackend(Backend):
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         # Rows stopped by their own limit are padded with EOS afterwards: length wins over stop.
         reason = "length" if cut is None or len(tokens) >= request.sampling.max_new_tokens else "stop"
-        for stop in request.sampling.stop:
-            if stop in text:
-                text, reason = text[: text.index(stop)], "stop"
+        text, reason = request.sampling.cut(text, reason)
         if self.cancelled:
             reason = "cancelled"
         self.generated_tokens += len(tokens)
