@@ -133,7 +133,15 @@ def _crash_log() -> str:
 
 def model_options(f):
     f = click.option("--model", "-m", default=None, help="Hugging Face model id or local directory "
-                     "(default: the embedded SmolLM2-135M-Instruct).")(f)
+                     "(default: the embedded SmolLM2-135M-Instruct); with --server, the name the server serves "
+                     "(default: its only model).")(f)
+    f = click.option("--server", "servers", multiple=True, metavar="URL",
+                     help="An OpenAI-compatible server (vLLM, SGLang, llama.cpp, Ollama) to write with instead of "
+                     "a model in this process; repeat for replicas of one model.")(f)
+    f = click.option("--api-key", default=None, help="The servers' API key (default: $LONGWRITER_API_KEY, "
+                     "else $OPENAI_API_KEY).")(f)
+    f = click.option("--timeout", type=click.FloatRange(min=1, max=86_400), callback=_finite, default=600,
+                     show_default=True, help="Seconds one server request may take.")(f)
     f = click.option("--device", default="auto", show_default=True, callback=_device,
                      help="auto, cpu, mps, cuda or cuda:N.")(f)
     f = click.option("--trust-remote-code", is_flag=True, help="Allow model code from the model's repository.")(f)
@@ -218,7 +226,8 @@ def _model(o: dict):
     from .backends import ModelSpec
 
     return ModelSpec(name=o["model"], device=o["device"], batch_size=o.get("batch_size"),
-                     trust_remote_code=o["trust_remote_code"], engine=o.get("engine", "auto"))
+                     trust_remote_code=o["trust_remote_code"], engine=o.get("engine", "auto"),
+                     servers=tuple(o["servers"]), api_key=o["api_key"], timeout=o["timeout"])
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -252,7 +261,8 @@ def plan(**o) -> None:
         Prompts(o["prompts_dir"])
         output = _output_file(Path(o["output"]), o["force"])
         control = RunControl()
-        info(f"loading model {o['model'] or 'smollm2-135m-instruct (embedded)'}...", style="dim")
+        if not o["servers"]:
+            info(f"loading model {o['model'] or 'smollm2-135m-instruct (embedded)'}...", style="dim")
         with _graceful_interrupts(control):
             outline = plan_outline(request.topic, model=_model(o), prompts_dir=o["prompts_dir"], control=control,
                                    **request.model_dump(exclude={"topic", "max_attempts"}))

@@ -52,6 +52,13 @@ class PlanningError(LongwriterError):
     exit_code = 9
 
 
+class RequestRefused(LongwriterError):
+    """A server refused a request as malformed (a 4xx other than auth or model): retrying the
+    same request elsewhere cannot help. Finished sections are saved."""
+
+    exit_code = 10
+
+
 class Interrupted(LongwriterError):
     """The run was stopped by the user; finished sections are saved."""
 

@@ -20,7 +20,7 @@ from typing import Protocol
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
-from .backends import Backend, BatchStats, ModelSpec, load_backend
+from .backends import Backend, BatchStats, ModelSpec, load_backend, server_backend
 from .checker import Checker, Scores, Thresholds, accept
 from .context import ContextBuilder
 from .errors import Interrupted, OutputError
@@ -97,6 +97,7 @@ class Report(BaseModel):
     seconds: float
     completion_tokens: int
     resumed_sections: int
+    engine: dict = {}  # what the engine reports (servers: kind, missing controls, requests per replica)
     sections: list[SectionResult]
 
 
@@ -143,9 +144,14 @@ def start_backend(backend: Backend | None, model: str | ModelSpec | None, contro
     """The backend for this run: given, or loaded now; cleared of an earlier run's cancel."""
     if backend is None:
         spec = model if isinstance(model, ModelSpec) else ModelSpec(name=model)
-        (progress or Silent()).stage(f"loading model {spec.name or 'smollm2-135m-instruct (embedded)'}")
-        backend = load_backend(spec.name, device=spec.device, batch_size=spec.batch_size,
-                               trust_remote_code=spec.trust_remote_code, engine=spec.engine)
+        progress = progress or Silent()
+        progress.stage(f"asking {', '.join(spec.servers)}" if spec.servers else
+                       f"loading model {spec.name or 'smollm2-135m-instruct (embedded)'}")
+        backend = server_backend(spec) if spec.servers else load_backend(
+            spec.name, device=spec.device, batch_size=spec.batch_size, trust_remote_code=spec.trust_remote_code,
+            engine=spec.engine)
+        for note in backend.notes:
+            progress.stage(note)
     backend.reset()
     control.attach(backend)
     control.check()
@@ -314,7 +320,7 @@ def _finish(job: Job, results: dict[str, SectionResult], document: str, seconds:
     report = Report(model=job.backend.name, policy=job.policy, required_words=job.outline.words,
                     produced_words=produced, length_score=round(length_score(job.outline.words, produced), 1),
                     seconds=round(seconds, 2), completion_tokens=sum(r.completion_tokens for r in ordered),
-                    resumed_sections=resumed, sections=ordered)
+                    resumed_sections=resumed, engine=job.backend.report(), sections=ordered)
     job.run.save_json(REPORT, report.model_dump(mode="json"))
     return DraftResult(outline=job.outline, directory=job.run.path, document=document, report=report)
 

@@ -103,3 +103,20 @@ def _fast_tests_never_load_the_embedded_model(request, monkeypatch):
         return real(name, **kwargs)
 
     monkeypatch.setattr(pipeline, "load_backend", guarded)
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tmp_path_factory):
+    """A real vLLM server of the embedded model for the whole session (started once, ~50 s).
+    Without `make vllm` these tests skip locally; in CI (CI=true) that is a failure."""
+    from longwriter.backends.embedded import embedded_model_dir
+    from tests.vllm_server import VLLM_PYTHON, VllmServer
+
+    if not VLLM_PYTHON.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{VLLM_PYTHON} is missing: `make test` installs it with `make vllm`")
+        pytest.skip("no vLLM virtualenv: run `make vllm`")
+    server = VllmServer(embedded_model_dir(), tmp_path_factory.mktemp("vllm") / "vllm.log").start()
+    print(f"\nvLLM started in {server.start_seconds:.0f} s on {server.url}")
+    yield server
+    server.stop()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from .base import Backend, BatchStats, ChatRequest, Completion, Message, Sampling
 
-__all__ = ["Backend", "BatchStats", "ChatRequest", "Completion", "Message", "ModelSpec", "Sampling", "load_backend"]
+__all__ = ["Backend", "BatchStats", "ChatRequest", "Completion", "Message", "ModelSpec", "Sampling", "load_backend", "server_backend"]
 
 from ..defaults import DEVICE
 
@@ -27,6 +27,10 @@ class ModelSpec(BaseModel):
     batch_size: int | None = Field(None, ge=1, le=4096)
     trust_remote_code: bool = False
     engine: Literal["auto", "stepping", "padded"] = "auto"
+    #: OpenAI-compatible servers of one model (replicas); ``name`` is then the name they serve.
+    servers: tuple[str, ...] = ()
+    api_key: SecretStr | None = None
+    timeout: float = Field(600.0, gt=0, le=86_400, description="seconds one server request may take")
 
     @field_validator("device")
     @classmethod
@@ -34,6 +38,14 @@ class ModelSpec(BaseModel):
         if not DEVICE.match(value):
             raise ValueError("device must be auto, cpu, mps, cuda or cuda:N")
         return value
+
+
+def server_backend(spec: ModelSpec) -> Backend:
+    """The backend for the OpenAI-compatible servers ``spec`` names (asked at once)."""
+    from .openai_backend import OpenAIServerBackend
+
+    key = spec.api_key.get_secret_value() if spec.api_key else None
+    return OpenAIServerBackend(spec.servers, spec.name, api_key=key, timeout=spec.timeout)
 
 
 @lru_cache(maxsize=2)  # one process loads a model once (API users, in-process tests)

@@ -99,6 +99,8 @@ class Backend(ABC):
         self._cancel = threading.Event()
         #: Called with each engine step's statistics, when the engine has steps (progress bars).
         self.on_batch: Callable[[BatchStats], None] | None = None
+        #: Lines worth showing once when a run starts (what a server lacks, for instance).
+        self.notes: list[str] = []
 
     @abstractmethod
     async def complete(self, request: ChatRequest) -> Completion:
@@ -115,6 +117,10 @@ class Backend(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` for this model (default: a characters-per-token estimate)."""
         return max(1, len(text) // 4) if text else 0
+
+    def report(self) -> dict:
+        """What the engine did in this run, for report.json (servers: requests per replica)."""
+        return {}
 
     def cancel(self) -> None:
         """Ask running and queued requests to stop early (from a signal handler or thread)."""

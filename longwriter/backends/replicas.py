@@ -1,0 +1,152 @@
+"""Several servers of one model, used as one: each request goes to the replica with the fewest
+requests in flight (up to a per-replica cap). A replica that keeps failing (refused, timed out,
+5xx after retries) is marked down, its requests are sent again to the others, and it is probed
+again later; when every replica is down the run stops with one line and can be resumed.
+
+The retry policy is ours rather than the SDK's (whose clients are built with ``max_retries=0``):
+the SDK also retries 408 and 409, and hides when a replica's retries are spent, which is the
+moment its requests must move to another replica."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ..errors import ModelError
+
+T = TypeVar("T")
+RETRIES = 2  # per replica, before it is marked down
+BACKOFF = 0.5  # seconds before the first retry; doubles, with jitter
+PROBE_AFTER = (5.0, 60.0)  # a down replica is probed after 5 s, then up to every 60 s
+
+
+class Unavailable(Exception):
+    """A replica failed in a way another replica may not (connection, timeout, 429, 5xx)."""
+
+
+class AllDown(ModelError):
+    """Every replica is down (exit 4); finished sections are saved and the run resumes."""
+
+
+@dataclass
+class Replica:
+    """One server and what it did in this run (report.json's per-replica counts)."""
+
+    url: str
+    make_client: Callable[[str], object]  # an AsyncOpenAI client for this server
+    in_flight: int = 0
+    requests: int = 0
+    failures: int = 0
+    taken_over: int = 0  # requests re-sent here after another replica failed
+    down_since: float | None = None
+    probe_after: float = PROBE_AFTER[0]
+    last_error: str = ""
+    _client: tuple | None = None
+
+    @property
+    def client(self):
+        """This server's client for the running event loop (an HTTP connection pool must not
+        outlive its loop: the API's plan() and expand() each run one)."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client[0] is not loop:
+            self._client = (loop, self.make_client(self.url))
+        return self._client[1]
+
+    def stats(self) -> dict:
+        return {"url": self.url, "requests": self.requests, "failures": self.failures, "taken_over": self.taken_over,
+                "down": self.down_since is not None, "last_error": self.last_error}
+
+
+@dataclass
+class ReplicaPool:
+    """Replicas of one model with least-in-flight routing, failover and re-probing."""
+
+    replicas: list[Replica]
+    cap: int  # requests in flight per replica
+    probe: Callable[[Replica], Awaitable[bool]]
+    classify: Callable[[BaseException], bool]  # True: the replica is unavailable (retry, then fail over)
+    _free: tuple | None = field(default=None, init=False)  # (loop, asyncio.Condition)
+    _probes: set = field(default_factory=set, init=False)
+
+    async def call(self, send: Callable[[Replica], Awaitable[T]]) -> T:
+        """``send`` to the best replica, retried there, then re-sent to others until one answers."""
+        resent = False
+        while True:
+            replica = await self._acquire()
+            try:
+                replica.taken_over += resent
+                return await self._with_retries(replica, send)
+            except Unavailable as err:
+                self._mark_down(replica, err)
+                resent = True
+            finally:
+                replica.in_flight -= 1
+                await self._notify()
+
+    async def _with_retries(self, replica: Replica, send: Callable[[Replica], Awaitable[T]]) -> T:
+        for attempt in range(RETRIES + 1):
+            replica.requests += 1
+            try:
+                return await send(replica)
+            except Exception as err:
+                if not self.classify(err):
+                    raise
+                replica.failures += 1
+                replica.last_error = f"{type(err).__name__}: {str(err)[:120]}"
+                if attempt == RETRIES or replica.down_since is not None:
+                    raise Unavailable(replica.last_error) from err
+                await asyncio.sleep(BACKOFF * 2**attempt * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    async def _acquire(self) -> Replica:
+        """The up replica with the fewest requests in flight, waiting while all are at the cap."""
+        condition = self._condition()
+        async with condition:
+            while True:
+                up = [r for r in self.replicas if r.down_since is None]
+                if not up:
+                    raise AllDown("every server is down (" + "; ".join(
+                        f"{r.url}: {r.last_error}" for r in self.replicas) + "); finished sections are saved, "
+                        "run the same command again to resume")
+                best = min(up, key=lambda r: r.in_flight)
+                if best.in_flight < self.cap:
+                    best.in_flight += 1
+                    return best
+                await condition.wait()
+
+    def _condition(self) -> asyncio.Condition:
+        loop = asyncio.get_running_loop()  # one per loop, as the clients
+        if self._free is None or self._free[0] is not loop:
+            self._free = (loop, asyncio.Condition())
+        return self._free[1]
+
+    async def _notify(self) -> None:
+        condition = self._condition()
+        async with condition:
+            condition.notify_all()
+
+    def _mark_down(self, replica: Replica, err: Exception) -> None:
+        if replica.down_since is None:
+            replica.down_since = time.monotonic()
+            task = asyncio.get_running_loop().create_task(self._probe_later(replica))
+            self._probes.add(task)
+            task.add_done_callback(self._probes.discard)
+
+    async def _probe_later(self, replica: Replica) -> None:
+        """Probe a down replica with growing pauses; when it answers, it takes requests again."""
+        while replica.down_since is not None:
+            await asyncio.sleep(replica.probe_after)
+            if await self.probe(replica):
+                replica.down_since, replica.probe_after = None, PROBE_AFTER[0]
+                await self._notify()
+            else:
+                replica.probe_after = min(PROBE_AFTER[1], replica.probe_after * 2)
+
+    def close(self) -> None:
+        """Stop probing (the run is over)."""
+        for task in list(self._probes):
+            task.cancel()
