@@ -61,7 +61,7 @@ class OpenAIServerBackend(Backend):
                                 self._unavailable)
         for replica in self.pool.replicas:
             if replica.url in info.down:
-                replica.down_since, replica.last_error = 0.0, info.down[replica.url]
+                self.pool.mark_down(replica, info.down[replica.url])
         self.concurrency = PER_REPLICA_CONCURRENCY * len(roots)
         self.avoid_skipped = 0
         self._tasks: set[asyncio.Task] = set()

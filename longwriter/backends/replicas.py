@@ -43,7 +43,7 @@ class Replica:
     failures: int = 0
     taken_over: int = 0  # requests re-sent here after another replica failed
     down_since: float | None = None
-    probe_after: float = PROBE_AFTER[0]
+    probe_after: float = 0.0  # seconds to the next probe while down
     last_error: str = ""
     _client: tuple | None = None
 
@@ -70,7 +70,7 @@ class ReplicaPool:
     probe: Callable[[Replica], Awaitable[bool]]
     classify: Callable[[BaseException], bool]  # True: the replica is unavailable (retry, then fail over)
     _free: tuple | None = field(default=None, init=False)  # (loop, asyncio.Condition)
-    _probes: set = field(default_factory=set, init=False)
+    _probes: dict[str, asyncio.Task] = field(default_factory=dict, init=False)
 
     async def call(self, send: Callable[[Replica], Awaitable[T]]) -> T:
         """``send`` to the best replica, retried there, then re-sent to others until one answers."""
@@ -81,7 +81,7 @@ class ReplicaPool:
                 replica.taken_over += resent
                 return await self._with_retries(replica, send)
             except Unavailable as err:
-                self._mark_down(replica, err)
+                self.mark_down(replica)
                 resent = True
             finally:
                 replica.in_flight -= 1
@@ -104,6 +104,7 @@ class ReplicaPool:
 
     async def _acquire(self) -> Replica:
         """The up replica with the fewest requests in flight, waiting while all are at the cap."""
+        self._ensure_probes()
         condition = self._condition()
         async with condition:
             while True:
@@ -129,24 +130,30 @@ class ReplicaPool:
         async with condition:
             condition.notify_all()
 
-    def _mark_down(self, replica: Replica, err: Exception) -> None:
+    def mark_down(self, replica: Replica, error: str = "") -> None:
+        """Take ``replica`` out of rotation until a probe finds it answering again."""
         if replica.down_since is None:
-            replica.down_since = time.monotonic()
-            task = asyncio.get_running_loop().create_task(self._probe_later(replica))
-            self._probes.add(task)
-            task.add_done_callback(self._probes.discard)
+            replica.down_since, replica.probe_after = time.monotonic(), PROBE_AFTER[0]
+        replica.last_error = error or replica.last_error
+        try:
+            self._ensure_probes()
+        except RuntimeError:
+            pass  # no loop yet (a replica down at start-up): the first request starts its probe
+
+    def _ensure_probes(self) -> None:
+        """A probe task, in the running loop, for every replica that is down."""
+        loop = asyncio.get_running_loop()
+        for replica in self.replicas:
+            task = self._probes.get(replica.url)
+            if replica.down_since is not None and (task is None or task.done() or task.get_loop() is not loop):
+                self._probes[replica.url] = loop.create_task(self._probe_later(replica))
 
     async def _probe_later(self, replica: Replica) -> None:
         """Probe a down replica with growing pauses; when it answers, it takes requests again."""
         while replica.down_since is not None:
             await asyncio.sleep(replica.probe_after)
             if await self.probe(replica):
-                replica.down_since, replica.probe_after = None, PROBE_AFTER[0]
+                replica.down_since = None
                 await self._notify()
             else:
                 replica.probe_after = min(PROBE_AFTER[1], replica.probe_after * 2)
-
-    def close(self) -> None:
-        """Stop probing (the run is over)."""
-        for task in list(self._probes):
-            task.cancel()
