@@ -23,6 +23,8 @@ import asyncio
 import statistics
 import tempfile
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 from longwriter.graph import ready
 from longwriter.outline import parse_outline
@@ -115,7 +117,7 @@ def run(backend, outline, scheduler_class, batch: int) -> dict:
     # rows doing useful work per step: a padded batch's finished rows only pad (tokens / longest)
     rows = sum(b.seconds * b.completion_tokens / max(1, b.longest) for b in stats.batches)
     return {"wall": wall, "words": result.report.produced_words, "requests": len(result.report.sections),
-            "tokens": sum(b.completion_tokens for b in stats.batches), "delays": delays,
+            "tokens": result.report.completion_tokens, "delays": delays,
             "rows": rows / busy if busy else 0.0, "batches": len(stats.batches)}
 
 
@@ -127,12 +129,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chapters", type=int, default=4)
     parser.add_argument("--batch", type=int, default=None, help="requests in flight (default: the engine's batch size)")
-    parser.add_argument("--engine", default="stepping", choices=["stepping", "padded"])
+    parser.add_argument("--engine", default="stepping", choices=["stepping", "padded", "vllm"],
+                        help="vllm: a vLLM server of the embedded model, started here (make vllm)")
     args = parser.parse_args()
-    from longwriter.backends.embedded import EMBEDDED_NAME, embedded_model_dir
-    from longwriter.backends.transformers_backend import TransformersBackend
+    with engine(args.engine) as backend:
+        compare(backend, args)
 
-    backend = TransformersBackend(str(embedded_model_dir()), device="cpu", name=EMBEDDED_NAME, engine=args.engine)
+
+@contextmanager
+def engine(kind: str):
+    """The embedded model in process, or behind a vLLM server started for the benchmark."""
+    from longwriter.backends.embedded import EMBEDDED_NAME, embedded_model_dir
+
+    if kind != "vllm":
+        from longwriter.backends.transformers_backend import TransformersBackend
+
+        yield TransformersBackend(str(embedded_model_dir()), device="cpu", name=EMBEDDED_NAME, engine=kind)
+        return
+    from longwriter.backends.openai_backend import OpenAIServerBackend
+    from tests.vllm_server import VllmServer
+
+    with tempfile.TemporaryDirectory() as logs:
+        server = VllmServer(embedded_model_dir(), Path(logs) / "vllm.log").start()
+        try:
+            backend = OpenAIServerBackend([server.url])
+            backend.batch_size, backend.engine = backend.concurrency, "vllm"
+            yield backend
+        finally:
+            server.stop()
+
+
+def compare(backend, args) -> None:
     outline = mixed_outline(args.chapters)
     batch = args.batch or backend.batch_size
     print(f"{len(outline.leaves())} sections, {outline.words} words, 'chapter' policy, {batch} requests in flight, "
@@ -141,9 +168,10 @@ def main() -> None:
     for name, cls in (("lock-step", LockStep), ("request-level", Scheduler)):
         rows[name] = r = run(backend, outline, cls, batch)
         print(f"{name:>14}: {r['wall']:6.1f} s, {r['words'] / r['wall']:5.2f} words/s, {r['words']} words, "
-              f"{r['tokens']} tokens, {r['batches']} engine calls, start delay mean "
-              f"{statistics.mean(r['delays']):.2f} s / p90 {p90(r['delays']):.2f} s, "
-              f"rows working per step {r['rows']:.1f} of {batch}", flush=True)
+              f"{r['tokens']} tokens, start delay mean {statistics.mean(r['delays']):.2f} s / "
+              f"p90 {p90(r['delays']):.2f} s"
+              + (f", {r['batches']} engine calls, rows working per step {r['rows']:.1f} of {batch}"
+                 if r["batches"] else " (the server's steps are not visible here)"), flush=True)
     a, b = rows["lock-step"], rows["request-level"]
     print(f"request-level / lock-step: x{(b['words'] / b['wall']) / (a['words'] / a['wall']):.2f} in words/s")
 

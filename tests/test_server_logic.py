@@ -335,3 +335,38 @@ def test_prompt_and_limit_fit_the_server_context(server):
     complete(backend, request(max_new_tokens=100_000))
     (body,) = server.chats()
     assert 3_900 < body["max_tokens"] < 4096  # 4096 minus the prompt
+
+
+# ---------------------------------------------------------------- through the CLI
+
+
+def test_every_server_down_mid_run_saves_work_and_the_same_command_resumes(tmp_path):
+    """The scripted server answers 3 requests, then only 503s: exit 4 with one line, finished
+    sections kept; once it answers again, the same command finishes the rest."""
+    from click.testing import CliRunner
+
+    from longwriter.cli import main
+    from longwriter.outline import dump_outline
+    from tests.conftest import make_outline
+
+    s = FakeServer()
+    outline = tmp_path / "outline.yaml"
+    outline.write_text(dump_outline(make_outline(3, 1, 150)))
+    args = ["expand", str(outline), "--out", str(tmp_path / "run"), "--server", s.url, "--no-check",
+            "--context", "serial"]
+    try:
+        answered = [(200, reply(" ".join(["Coffee beans travelled from Ethiopia to Yemen."] * 12)))] * 3
+        s.script["/v1/chat/completions"] = answered + [(503, {"error": {"message": "down"}})] * 100
+        first = CliRunner().invoke(main, args)
+        assert first.exit_code == 4, first.output
+        errors = [ln for ln in first.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1 and "every server is down" in errors[0]
+        kept = sorted(p.name for p in (tmp_path / "run" / "sections").glob("*.md"))
+        assert kept, "a section finished before the outage must be saved"
+        s.script["/v1/chat/completions"] = []
+        second = CliRunner().invoke(main, args)
+        assert second.exit_code == 0, second.output
+        report = json.loads((tmp_path / "run" / "report.json").read_text())
+        assert report["resumed_sections"] == len(kept) and len(report["sections"]) == 3
+    finally:
+        s.close()

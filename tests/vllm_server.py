@@ -30,16 +30,17 @@ class VllmServer:
     both cores for the engine (vLLM reserves one for the API process by default), a small KV
     cache: the 135M model needs little, and two servers must fit beside the test suite."""
 
-    def __init__(self, model_dir: Path, log: Path, port: int | None = None, max_model_len: int = 4096) -> None:
+    def __init__(self, model_dir: Path, log: Path, port: int | None = None, max_model_len: int = 4096,
+                 cores: list[int] | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.model_dir, self.log, self.max_model_len = model_dir, log, max_model_len
+        self.cores = cores or sorted(os.sched_getaffinity(0))  # the CPU cores its engine computes on
         self.process: subprocess.Popen | None = None
         self.start_seconds = 0.0
 
     def start(self) -> VllmServer:
-        cores = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
-        env = os.environ | {"VLLM_CPU_OMP_THREADS_BIND": cores, "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+        env = os.environ | {"VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, self.cores)), "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
                             "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1", "VLLM_DO_NOT_TRACK": "1"}
         command = [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(self.model_dir),
                    "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(self.port),

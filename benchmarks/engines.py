@@ -1,0 +1,150 @@
+"""Engines compared on one outline: the embedded model in process (transformers) versus one vLLM
+CPU server versus two vLLM replicas, and longwriter's overhead against the server's own
+throughput on the same requests.
+
+    python -m benchmarks.engines [--chapters 4] [--per-chapter 2] [--tokens 128]
+
+Every side writes the same outline with fixed seeds and fixed lengths (min = max new tokens,
+checker off), so each generates the same number of tokens. The single server computes on every
+core; the two replicas get one core each (this machine has two), so the replica row shows what
+routing and failover cost rather than a speed-up, which needs more machines.
+
+Overhead: every request the single-server run sent is recorded with the section it belongs to,
+then replayed straight to the same server with the SDK (each section's requests in order, all
+sections at once, as many in flight as longwriter had, each generating exactly as many tokens
+as it did). Overhead = 1 - longwriter's tokens/s / the replay's tokens/s: what planning-free
+longwriter adds on top of the engine (prompt building, scheduling, the dependency waits of the
+chapter policy, saving) on exactly the same work. llama.cpp's llama-server is not included:
+building it from llama-cpp-python's source takes longer than this benchmark's set-up allows."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from longwriter.backends.dialects import chat_call
+from longwriter.backends.embedded import EMBEDDED_NAME, embedded_model_dir
+from longwriter.backends.openai_backend import OpenAIServerBackend
+from longwriter.pipeline import expand
+from longwriter.writer import WriterSettings
+
+from .common import coffee_outline
+
+
+class Recorded(OpenAIServerBackend):
+    """The server backend, recording (section task, request, completion tokens) per call."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[int, object, int]] = []
+
+    async def complete(self, request):
+        reply = await super().complete(request)
+        self.calls.append((id(asyncio.current_task()), request, reply.completion_tokens))
+        return reply
+
+
+def write(backend, outline, tokens: int, concurrency: int) -> dict:
+    settings = WriterSettings(check=False, fixed_tokens=tokens, summarize="all", seed=1)
+    with tempfile.TemporaryDirectory() as out:
+        started = time.perf_counter()
+        result = expand(outline, out, backend=backend, settings=settings, concurrency=concurrency)
+        wall = time.perf_counter() - started
+    r = result.report
+    return {"wall": wall, "words": r.produced_words, "tokens": r.completion_tokens,
+            "words_s": r.produced_words / wall, "tokens_s": r.completion_tokens / wall}
+
+
+async def replay(backend: Recorded, concurrency: int) -> dict:
+    """The recorded requests straight to the server: sections' chains in order, all at once."""
+    chains: dict[int, list] = {}
+    for task, request, tokens in backend.calls:
+        chains.setdefault(task, []).append((request, tokens))
+    gate, replica = asyncio.Semaphore(concurrency), backend.pool.replicas[0]
+    total = 0
+
+    async def chain(items) -> None:
+        nonlocal total
+        for request, tokens in items:
+            fixed = request.model_copy(update={"sampling": request.sampling.model_copy(
+                update={"min_new_tokens": max(1, tokens), "max_new_tokens": max(1, tokens)})})
+            async with gate:
+                reply = await replica.client.chat.completions.create(
+                    **chat_call(backend.dialect, backend.name, fixed, max(1, tokens), None))
+            total += reply.usage.completion_tokens
+
+    started = time.perf_counter()
+    await asyncio.gather(*(chain(items) for items in chains.values()))
+    wall = time.perf_counter() - started
+    return {"wall": wall, "tokens": total, "tokens_s": total / wall, "requests": len(backend.calls)}
+
+
+def show(name: str, r: dict, base: dict | None) -> None:
+    ratio = f"  x{r['words_s'] / base['words_s']:.2f} vs in-process" if base else ""
+    print(f"{name:>22}: {r['wall']:6.1f} s, {r['words_s']:5.2f} words/s, {r['tokens_s']:6.1f} tokens/s, "
+          f"{r['tokens']} tokens{ratio}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chapters", type=int, default=4)
+    ap.add_argument("--per-chapter", type=int, default=2)
+    ap.add_argument("--tokens", type=int, default=128, help="new tokens per section draft (min = max)")
+    args = ap.parse_args()
+    outline = coffee_outline(args.chapters, args.per_chapter, 90)
+    warm = coffee_outline(1, 2, 30)
+    print(f"outline: {args.chapters}x{args.per_chapter} sections, {args.tokens} tokens per draft, chapter policy")
+    rows = {"in-process": in_process(outline, warm, args.tokens)}
+    show("in-process (padded)", rows["in-process"], None)
+    from tests.vllm_server import VllmServer
+
+    with tempfile.TemporaryDirectory() as logs:
+        server = VllmServer(embedded_model_dir(), Path(logs) / "a.log").start()
+        print(f"vLLM server started in {server.start_seconds:.0f} s", flush=True)
+        try:
+            one = Recorded([server.url])
+            write(one, warm, 8, one.concurrency)
+            one.calls.clear()
+            rows["one"] = write(one, outline, args.tokens, one.concurrency)
+            show("one vLLM server", rows["one"], rows["in-process"])
+            engine = asyncio.run(replay(one, one.concurrency))
+            print(f"{'vLLM alone, same work':>22}: {engine['wall']:6.1f} s, {engine['tokens_s']:6.1f} tokens/s "
+                  f"({engine['requests']} requests, {engine['tokens']} tokens)")
+            print(f"longwriter's overhead over the engine: {1 - rows['one']['tokens_s'] / engine['tokens_s']:+.1%} "
+                  "(target <= 10%)", flush=True)
+        finally:
+            server.stop()
+    rows["two"] = two_replicas(outline, warm, args.tokens, Path(tempfile.gettempdir()))
+    show("two replicas, 1 core each", rows["two"], rows["in-process"])
+
+
+def in_process(outline, warm, tokens: int) -> dict:
+    from longwriter.backends.transformers_backend import TransformersBackend
+
+    backend = TransformersBackend(str(embedded_model_dir()), device="cpu", name=EMBEDDED_NAME)
+    write(backend, warm, 8, backend.batch_size)  # the first calls are slower
+    result = write(backend, outline, tokens, backend.concurrency)
+    del backend
+    return result
+
+
+def two_replicas(outline, warm, tokens: int, logs: Path) -> dict:
+    from tests.vllm_server import VllmServer
+
+    servers = [VllmServer(embedded_model_dir(), logs / f"replica{i}.log", cores=[i]) for i in range(2)]
+    try:
+        for server in servers:
+            server.start()
+        backend = OpenAIServerBackend([s.url for s in servers])
+        write(backend, warm, 8, backend.concurrency)
+        return write(backend, outline, tokens, backend.concurrency)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
