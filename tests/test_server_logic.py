@@ -185,7 +185,7 @@ def test_a_replica_down_at_start_is_noted_and_probed_later(server):
 
 
 def _free_port() -> int:
-    from tests.vllm_server import free_port
+    from tests.servers import free_port
 
     return free_port()
 
@@ -368,5 +368,19 @@ def test_every_server_down_mid_run_saves_work_and_the_same_command_resumes(tmp_p
         assert second.exit_code == 0, second.output
         report = json.loads((tmp_path / "run" / "report.json").read_text())
         assert report["resumed_sections"] == len(kept) and len(report["sections"]) == 3
+    finally:
+        s.close()
+
+
+def test_llama_cpp_echo_of_the_prefill_is_removed_before_stop_strings():
+    """llama.cpp repeats a continued assistant message; the prefill holds a newline that is
+    also the stop string, so the echo must go first."""
+    s = FakeServer(owner="llamacpp")
+    s.script["/v1/chat/completions"] = [(200, reply("1. Beans\n2. Trade routes"))]
+    try:
+        backend = OpenAIServerBackend([s.url], "m")
+        (c,) = complete(backend, request("1. Beans\n2.", stop=("\n",)))
+        assert c.text == " Trade routes" and c.finish_reason == "stop"
+        assert s.chats()[0]["messages"][-1] == {"role": "assistant", "content": "1. Beans\n2."}
     finally:
         s.close()

@@ -16,7 +16,7 @@ import pytest
 
 from longwriter.outline import dump_outline, load_outline
 from tests.conftest import make_outline
-from tests.vllm_server import SERVED_NAME, VllmServer, free_port
+from tests.servers import SERVED_NAME, VllmServer, free_port
 
 pytestmark = pytest.mark.server
 

@@ -81,7 +81,8 @@ class OpenAIServerBackend(Backend):
         try:
             return await task
         except asyncio.CancelledError:
-            if asyncio.current_task().cancelling() or not self.cancelled:
+            caller_cancelled = getattr(asyncio.current_task(), "cancelling", lambda: 0)()  # Python 3.11+
+            if caller_cancelled or not self.cancelled:
                 raise  # the caller was cancelled, not the request
             return Completion.cancelled()
         except self.openai.APIStatusError as err:
@@ -115,7 +116,7 @@ class OpenAIServerBackend(Backend):
             text = reply.choices[0].text
         else:
             reply = await client.chat.completions.create(**chat_call(self.dialect, self.name, request, max_tokens, bias))
-            text = reply.choices[0].message.content or ""
+            text = _without_echo(reply.choices[0].message.content or "", request.prefill)
         text, reason = request.sampling.cut(text, "length" if reply.choices[0].finish_reason == "length" else "stop")
         usage = reply.usage
         return Completion(text=text, prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -177,6 +178,16 @@ class OpenAIServerBackend(Backend):
     def _async_client(self, root: str):
         return self.openai.AsyncOpenAI(base_url=root + "/v1", api_key=self.api_key, max_retries=0,
                                        timeout=self.openai.Timeout(self.timeout, connect=10.0))
+
+
+def _without_echo(text: str, prefill: str) -> str:
+    """The reply without the prefill, which llama.cpp repeats before a continued assistant message
+    (vLLM and SGLang return only the new text). Before the stop strings are applied: the prefill
+    may hold one, as the planner's numbered list holds newlines."""
+    for head in (prefill, prefill.rstrip()):
+        if head and text.startswith(head):
+            return text[len(head):]
+    return text
 
 
 def _tokenize_request(dialect: Dialect, model: str, text: str) -> tuple[str, dict]:

