@@ -149,14 +149,14 @@ def engine(kind: str):
     from longwriter.backends.openai_backend import OpenAIServerBackend
     from tests.servers import VllmServer
 
-    with tempfile.TemporaryDirectory() as logs:
-        server = VllmServer(embedded_model_dir(), Path(logs) / "vllm.log").start()
-        try:
-            backend = OpenAIServerBackend([server.url])
-            backend.batch_size, backend.engine = backend.concurrency, "vllm"
-            yield backend
-        finally:
-            server.stop()
+    server = VllmServer(embedded_model_dir(), Path(tempfile.gettempdir()) / "longwriter-scheduling-vllm.log").start()
+    print(f"vLLM log: {server.log}")
+    try:
+        backend = OpenAIServerBackend([server.url])
+        backend.batch_size, backend.engine = backend.concurrency, "vllm"
+        yield backend
+    finally:
+        server.stop()
 
 
 def compare(backend, args) -> None:

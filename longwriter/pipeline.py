@@ -173,7 +173,11 @@ async def aplan(topic: str, *, words: int | None = None, backend: Backend | None
                 control: RunControl | None = None, **options) -> Outline:
     """Async twin of :func:`plan`."""
     request, prompts, control = plan_request(topic, words, **options), Prompts(prompts_dir), control or RunControl()
-    return await Planner(start_backend(backend, model, control), prompts).plan(request)
+    backend = start_backend(backend, model, control)
+    try:
+        return await Planner(backend, prompts).plan(request)
+    finally:
+        await backend.aclose()
 
 
 def plan(topic: str, **kwargs) -> Outline:
@@ -301,6 +305,7 @@ async def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]
         raise
     finally:
         job.backend.on_batch = None
+        await job.backend.aclose()
     document = job.run.assemble(job.outline, results)
     return _finish(job, results, document, time.perf_counter() - started, len(finished))
 

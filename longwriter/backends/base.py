@@ -110,13 +110,20 @@ class Backend(ABC):
         """Complete ``requests`` together from synchronous code (scripts, tests); in order."""
 
         async def together() -> list[Completion]:
-            return list(await asyncio.gather(*(self.complete(r) for r in requests)))
+            try:
+                return list(await asyncio.gather(*(self.complete(r) for r in requests)))
+            finally:
+                await self.aclose()
 
         return asyncio.run(together())
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` for this model (default: a characters-per-token estimate)."""
         return max(1, len(text) // 4) if text else 0
+
+    async def aclose(self) -> None:
+        """Release what is bound to the running event loop (a server backend's connections);
+        called at the end of every run. The backend stays usable from another loop."""
 
     def report(self) -> dict:
         """What the engine did in this run, for report.json (servers: requests per replica)."""

@@ -97,6 +97,10 @@ class OpenAIServerBackend(Backend):
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(lambda: [t.cancel() for t in list(self._tasks)])
 
+    async def aclose(self) -> None:
+        for replica in self.pool.replicas:
+            await replica.aclose()
+
     def report(self) -> dict:
         return {"server": self.dialect.kind, "model": self.name, "lacks": self.dialect.lacks(),
                 "token_counts": self.tokens.source, "avoid_skipped": self.avoid_skipped,
@@ -116,7 +120,8 @@ class OpenAIServerBackend(Backend):
             text = reply.choices[0].text
         else:
             reply = await client.chat.completions.create(**chat_call(self.dialect, self.name, request, max_tokens, bias))
-            text = _without_echo(reply.choices[0].message.content or "", request.prefill)
+            text = reply.choices[0].message.content or ""
+            text = _without_echo(text, request.prefill) if self.dialect.prefill == "trailing_assistant" else text
         text, reason = request.sampling.cut(text, "length" if reply.choices[0].finish_reason == "length" else "stop")
         usage = reply.usage
         return Completion(text=text, prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -209,7 +214,7 @@ class _Startup:
         root, models = next(iter(listed.items()))
         self.model, entry = self._choose_model(root, models, model)
         self.dialect = self._dialect(root, models)
-        self.max_len = entry.get("max_model_len") or None
+        self.max_len = entry.get("max_model_len") or (entry.get("meta") or {}).get("n_ctx") or None  # vLLM; llama.cpp
         self.tokens = self._counter(root, [self.model, entry.get("root") or ""])
         if self.dialect.prefill == "completions" and self.tokens.tokenizer is None:
             self.dialect = replace(self.dialect, prefill="none")  # no chat template to render here

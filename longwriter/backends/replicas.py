@@ -56,6 +56,12 @@ class Replica:
             self._client = (loop, self.make_client(self.url))
         return self._client[1]
 
+    async def aclose(self) -> None:
+        """Close this loop's client: its connections must not outlive the loop."""
+        if self._client is not None and self._client[0] is asyncio.get_running_loop():
+            await self._client[1].close()
+            self._client = None
+
     def stats(self) -> dict:
         return {"url": self.url, "requests": self.requests, "failures": self.failures, "taken_over": self.taken_over,
                 "down": self.down_since is not None, "last_error": self.last_error}
