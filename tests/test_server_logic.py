@@ -385,3 +385,13 @@ def test_llama_cpp_echo_of_the_prefill_is_removed_before_stop_strings():
         assert s.chats()[0]["messages"][-1] == {"role": "assistant", "content": "1. Beans\n2."}
     finally:
         s.close()
+
+
+def test_start_up_asks_the_info_endpoints_when_owned_by_says_nothing():
+    s = FakeServer(owner="organization")
+    s.extra_get["/props"] = {"total_slots": 2}
+    try:
+        backend = OpenAIServerBackend([s.url])
+        assert backend.dialect.kind == "llama.cpp" and backend.notes[-1].startswith("llama.cpp server (1/1 up)")
+    finally:
+        s.close()

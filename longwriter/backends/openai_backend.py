@@ -24,6 +24,7 @@ PER_REPLICA_CAP = 64  # requests in flight on one server at most
 PER_REPLICA_CONCURRENCY = 16  # the scheduler's default: enough to keep a continuous batcher full
 AVOID_BIAS = -1.0  # logit bias on each token of a rewrite's text to avoid (a mild push, not a ban)
 AVOID_TOKENS = 300  # at most this many distinct tokens (OpenAI's own limit for logit_bias)
+TOKENIZE = "/tokenize"  # vLLM, SGLang and llama.cpp all serve it at the root, not under /v1
 TEMPLATE_TOKENS = 8  # per message: the chat template's role markers, for the context-length check
 
 
@@ -149,8 +150,8 @@ class OpenAIServerBackend(Backend):
         return {str(i): AVOID_BIAS for i in list(dict.fromkeys(ids))[:AVOID_TOKENS]}
 
     async def _server_ids(self, replica: Replica, text: str) -> list[int]:
-        path, body = _tokenize_request(self.dialect, self.name, text)
-        answer = await replica.client.post(replica.url + path, body=body, cast_to=object)
+        answer = await replica.client.post(replica.url + TOKENIZE, body=_tokenize_body(self.dialect, self.name, text),
+                                           cast_to=object)
         return list(answer.get("tokens") or [])
 
     # ------------------------------------------------------------------ errors and health
@@ -195,10 +196,9 @@ def _without_echo(text: str, prefill: str) -> str:
     return text
 
 
-def _tokenize_request(dialect: Dialect, model: str, text: str) -> tuple[str, dict]:
-    if dialect.tokenize == "llama.cpp":
-        return "/tokenize", {"content": text}
-    return "/tokenize", {"model": model, "prompt": text}
+def _tokenize_body(dialect: Dialect, model: str, text: str) -> dict:
+    """The tokenize endpoint's request in this server's shape (the path is the same for all)."""
+    return {"content": text} if dialect.tokenize == "llama.cpp" else {"model": model, "prompt": text}
 
 
 class _Startup:
@@ -208,6 +208,7 @@ class _Startup:
         self.backend, self.roots, self.openai = backend, roots, backend.openai
         self.down: dict[str, str] = {}
         self.notes: list[str] = []
+        self._clients: dict[str, object] = {}
 
     def run(self, model: str | None) -> _Startup:
         listed = self._list_models()
@@ -224,9 +225,12 @@ class _Startup:
                           + (f"lacks {', '.join(lacks)}" if lacks else "every control available"))
         return self
 
-    def _client(self, root: str, timeout: float = 10.0):
-        return self.openai.OpenAI(base_url=root + "/v1", api_key=self.backend.api_key, max_retries=1,
-                                  timeout=self.openai.Timeout(timeout, connect=5.0))
+    def _client(self, root: str):
+        """One client (one connection) per server for every start-up question."""
+        if root not in self._clients:
+            self._clients[root] = self.openai.OpenAI(base_url=root + "/v1", api_key=self.backend.api_key,
+                                                     max_retries=1, timeout=self.openai.Timeout(10.0, connect=5.0))
+        return self._clients[root]
 
     def _list_models(self) -> dict[str, dict]:
         """Each reachable server's ``/v1/models`` answer; unreachable ones start as down."""
@@ -255,11 +259,11 @@ class _Startup:
         raise ModelError(f"server {root} does not serve model '{wanted}' (it serves: {served})")
 
     def _dialect(self, root: str, models: dict) -> Dialect:
-        client = self._client(root, timeout=5.0)
+        client = self._client(root)
 
         def probe(path: str) -> dict | None:
             try:
-                answer = client.get(root + path, cast_to=object)
+                answer = client.get(root + path, cast_to=object, options={"timeout": 5.0})
                 return answer if isinstance(answer, dict) else None
             except self.openai.OpenAIError:
                 return None
@@ -275,8 +279,8 @@ class _Startup:
         client = self._client(root)
 
         def tokenize(text: str) -> int:
-            path, body = _tokenize_request(self.dialect, self.model, text)
-            return len(client.post(root + path, body=body, cast_to=object).get("tokens") or [])
+            body = _tokenize_body(self.dialect, self.model, text)
+            return len(client.post(root + TOKENIZE, body=body, cast_to=object).get("tokens") or [])
 
         try:
             return TokenCounter.calibrated(tokenize)

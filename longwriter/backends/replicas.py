@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -42,7 +41,7 @@ class Replica:
     requests: int = 0
     failures: int = 0
     taken_over: int = 0  # requests re-sent here after another replica failed
-    down_since: float | None = None
+    down: bool = False
     probe_after: float = 0.0  # seconds to the next probe while down
     last_error: str = ""
     _client: tuple | None = None
@@ -64,7 +63,7 @@ class Replica:
 
     def stats(self) -> dict:
         return {"url": self.url, "requests": self.requests, "failures": self.failures, "taken_over": self.taken_over,
-                "down": self.down_since is not None, "last_error": self.last_error}
+                "down": self.down, "last_error": self.last_error}
 
 
 @dataclass
@@ -86,7 +85,7 @@ class ReplicaPool:
             try:
                 replica.taken_over += resent
                 return await self._with_retries(replica, send)
-            except Unavailable as err:
+            except Unavailable:
                 self.mark_down(replica)
                 resent = True
             finally:
@@ -103,7 +102,7 @@ class ReplicaPool:
                     raise
                 replica.failures += 1
                 replica.last_error = f"{type(err).__name__}: {str(err)[:120]}"
-                if attempt == RETRIES or replica.down_since is not None:
+                if attempt == RETRIES or replica.down:
                     raise Unavailable(replica.last_error) from err
                 await asyncio.sleep(BACKOFF * 2**attempt * (0.5 + random.random()))
         raise AssertionError("unreachable")
@@ -114,7 +113,7 @@ class ReplicaPool:
         condition = self._condition()
         async with condition:
             while True:
-                up = [r for r in self.replicas if r.down_since is None]
+                up = [r for r in self.replicas if not r.down]
                 if not up:
                     raise AllDown("every server is down (" + "; ".join(
                         f"{r.url}: {r.last_error}" for r in self.replicas) + "); finished sections are saved, "
@@ -138,8 +137,8 @@ class ReplicaPool:
 
     def mark_down(self, replica: Replica, error: str = "") -> None:
         """Take ``replica`` out of rotation until a probe finds it answering again."""
-        if replica.down_since is None:
-            replica.down_since, replica.probe_after = time.monotonic(), PROBE_AFTER[0]
+        if not replica.down:
+            replica.down, replica.probe_after = True, PROBE_AFTER[0]
         replica.last_error = error or replica.last_error
         try:
             self._ensure_probes()
@@ -151,15 +150,15 @@ class ReplicaPool:
         loop = asyncio.get_running_loop()
         for replica in self.replicas:
             task = self._probes.get(replica.url)
-            if replica.down_since is not None and (task is None or task.done() or task.get_loop() is not loop):
+            if replica.down and (task is None or task.done() or task.get_loop() is not loop):
                 self._probes[replica.url] = loop.create_task(self._probe_later(replica))
 
     async def _probe_later(self, replica: Replica) -> None:
         """Probe a down replica with growing pauses; when it answers, it takes requests again."""
-        while replica.down_since is not None:
+        while replica.down:
             await asyncio.sleep(replica.probe_after)
             if await self.probe(replica):
-                replica.down_since = None
+                replica.down = False
                 await self._notify()
             else:
                 replica.probe_after = min(PROBE_AFTER[1], replica.probe_after * 2)
