@@ -144,7 +144,8 @@ def test_server_root(url, root):
     assert server_root(url) == root
 
 
-@pytest.mark.parametrize("url", ["ftp://h", "localhost:8000", "", "http://"])
+@pytest.mark.parametrize("url", ["ftp://h", "localhost:8000", "", "http://", "http://[::1", "http://h:99999",
+                                 "http://exa mple.com"])
 def test_server_url_must_be_http(url):
     with pytest.raises(ModelError):
         server_root(url)

@@ -35,8 +35,13 @@ def api_key_from_env() -> str | None:
 def server_root(url: str) -> str:
     """``http://host:port`` (and any path prefix) without a trailing ``/v1``: the SDK's base URL
     is this plus ``/v1``, and servers' own endpoints (tokenize, version) hang off the root."""
-    parsed = urlparse(url.strip())
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    try:
+        parsed = urlparse(url.strip())
+        parsed.port  # noqa: B018 -- checks the port: a bad one raises only when read
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range
+        parsed = None
+    spaced = any(c.isspace() for c in url.strip())
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or spaced:
         raise ModelError(f"--server '{url}': give a URL such as http://localhost:8000")
     path = parsed.path.rstrip("/")
     path = path[: -len("/v1")] if path.endswith("/v1") else path
