@@ -614,6 +614,8 @@ def _yaml_problem(err: yaml.YAMLError, text: str) -> str:
     mark = getattr(err, "problem_mark", None)
     line = mark.line + 1 if mark else None
     problem = getattr(err, "problem", None) or "syntax error"
+    if "maximum nesting depth" in problem:  # libyaml's own limit (PyYAML 6.0.4+), met ahead of ours
+        return f"line {line or 1}: nested more than {MAX_YAML_DEPTH} levels deep"
     context = getattr(err, "context", None)
     what = f"{context}: {problem}" if context else problem
     return f"malformed YAML{f' at line {line}' if line else ''}: {_clean(str(what))}"
