@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .backends.embeddings import Embedder
 from .errors import InputError, OutlineError
+from .language import language_share
 from .length import count_words, is_cjk, split_sentences
+from .wrappers import MetaTalk
 
 
 class Thresholds(BaseModel):
@@ -28,6 +30,10 @@ class Thresholds(BaseModel):
     max_shared_ngrams: float = Field(0.20, ge=0.0, le=1.0, description="share of 4-grams found in an accepted section")
     max_repetition: float = Field(0.20, ge=0.0, le=1.0, description="share of repeated 4-grams inside the section")
     min_length_ratio: float = Field(0.60, ge=0.0, le=10.0, description="words / budget at least")
+    min_language_share: float = Field(0.80, ge=0.0, le=1.0,
+                                      description="share of words in the document's language's script at least")
+    min_ngram_relevance: float = Field(0.02, ge=-1.0, le=1.0, description="non-English text (character "
+                                       "n-grams): cosine to the topic and to title+brief at least")
 
 
 def load_thresholds(path: str) -> Thresholds:
@@ -58,10 +64,14 @@ class Scores(BaseModel):
     shared_ngrams: float
     repetition: float
     length_ratio: float
+    language_share: float = Field(1.0, description="share of words in the document's language")
+    meta_talk: list[str] = Field(default_factory=list, description="sentences talking about the text")
     judge: bool | None = None
+    embedder: str = Field("", description="what measured relevance and redundancy")
     closest: str = Field("", description="the accepted section it is most similar to")
     problems: list[str] = Field(default_factory=list, description="codes of the thresholds broken: off_topic, "
-                                "off_brief, retold (see closest), looped, too_short, judged_off")
+                                "off_brief, retold (see closest), looped, too_short, wrong_language, "
+                                "meta_talk, judged_off")
 
     @property
     def passed(self) -> bool:
@@ -71,7 +81,8 @@ class Scores(BaseModel):
         """A single figure for choosing the best of several attempts (higher is better)."""
         length_penalty = abs(1.0 - min(self.length_ratio, 2.0))
         return (self.topic_relevance + self.brief_relevance - self.redundancy - 2 * self.shared_ngrams
-                - 2 * self.repetition - 0.5 * length_penalty - (0.5 if self.judge is False else 0.0))
+                - 2 * self.repetition - 0.5 * length_penalty - (0.5 if self.judge is False else 0.0)
+                - 2 * (1.0 - self.language_share) - (0.5 if self.meta_talk else 0.0))
 
 
 def tokens_for_ngrams(text: str) -> list[str]:
@@ -122,9 +133,11 @@ def accept(accepted: dict[str, str], title: str, section_id: str, text: str) -> 
 class Checker:
     """Scores sections against the topic, their brief, and the sections accepted so far."""
 
-    def __init__(self, english: Embedder, other: Embedder, thresholds: Thresholds | None = None) -> None:
+    def __init__(self, english: Embedder, other: Embedder, thresholds: Thresholds | None = None,
+                 wrappers: MetaTalk | None = None) -> None:
         self.english, self.other = english, other
         self.thresholds = thresholds or Thresholds()
+        self.wrappers = wrappers or MetaTalk()
         self._vectors: dict[tuple[str, str], np.ndarray] = {}
 
     def encode(self, embedder: Embedder, texts: list[str]) -> np.ndarray:
@@ -143,9 +156,10 @@ class Checker:
         return self.other if is_cjk(text) else self.english
 
     def score(self, text: str, *, topic: str, title: str, brief: str, budget: int,
-              accepted: Mapping[str, str]) -> Scores:
-        """Measure ``text``; ``accepted`` maps the finished sections it must not repeat (by
-        title) to their text."""
+              accepted: Mapping[str, str], language: str | None = None) -> Scores:
+        """Measure ``text``, written for a document in ``language`` (default: the topic's);
+        ``accepted`` maps the finished sections it must not repeat (by title) to their text."""
+        language = language or ("zh" if is_cjk(topic) else "en")
         emb = self.embedder_for(text + topic)
         vectors = self.encode(emb, [text, topic, f"{title}. {brief}", *accepted.values()])
         sims = vectors[3:] @ vectors[0]
@@ -157,6 +171,7 @@ class Checker:
             shared_ngrams=shared_ngrams(text, accepted.values()),
             repetition=max(repetition(text), duplicate_sentences(text)),
             length_ratio=count_words(text) / max(1, budget),
+            language_share=language_share(text, language), meta_talk=self.wrappers.find(text), embedder=emb.name,
         )
         scores.problems = self.problems(scores)
         return scores
@@ -175,9 +190,10 @@ class Checker:
         rewrite should address them. Their wording for the model is the ``feedback``
         template's, like every other prompt text."""
         t, out = self.thresholds, []
-        if s.topic_relevance < t.min_topic_relevance:
+        ngrams = s.embedder == self.other.name != self.english.name
+        if s.topic_relevance < (t.min_ngram_relevance if ngrams else t.min_topic_relevance):
             out.append("off_topic")
-        if s.brief_relevance < t.min_brief_relevance:
+        if s.brief_relevance < (t.min_ngram_relevance if ngrams else t.min_brief_relevance):
             out.append("off_brief")
         if self.repeated(s):
             out.append("retold")
@@ -185,6 +201,10 @@ class Checker:
             out.append("looped")
         if s.length_ratio < t.min_length_ratio:
             out.append("too_short")
+        if s.language_share < t.min_language_share:
+            out.append("wrong_language")
+        if s.meta_talk:
+            out.append("meta_talk")
         if s.judge is False:
             out.append("judged_off")
         return out

@@ -184,9 +184,11 @@ def write_options(f):
     f = click.option("--judge", is_flag=True, help="Also ask the model a yes/no relevance question.")(f)
     f = click.option("--attempts", type=click.IntRange(1, 10), default=defaults.MAX_ATTEMPTS,
                      show_default=True, help="Drafts per section when the checker rejects one.")(f)
-    f = click.option("--temperature", type=click.FloatRange(0.0, 2.0), callback=_finite, show_default=True,
-                     default=defaults.TEMPERATURE,
-                     help="Sampling temperature for sections (0 = greedy).")(f)
+    f = click.option("--temperature", type=click.FloatRange(0.0, 2.0), callback=_finite, default=None,
+                     help=f"Sampling temperature for sections (0 = greedy). Default: the model's recommended "
+                     f"(its generation config; the embedded model: 0.2), else {defaults.TEMPERATURE}.")(f)
+    f = click.option("--top-p", type=click.FloatRange(0.0, 1.0, min_open=True), callback=_finite, default=None,
+                     help=f"Nucleus sampling for sections. Default: the model's recommended, else {defaults.TOP_P}.")(f)
     f = click.option("--repetition-penalty", type=click.FloatRange(1.0, 2.0), callback=_finite, show_default=True,
                      default=defaults.REPETITION_PENALTY,
                      help="Penalty on tokens already used (1.0 = none; rewrites of looping drafts add 0.1).")(f)
@@ -219,7 +221,7 @@ def _settings(o: dict):
     from .writer import WriterSettings
 
     return WriterSettings(check=not o["no_check"], judge=o["judge"], max_attempts=o["attempts"], seed=o["seed"],
-                          temperature=o["temperature"], repetition_penalty=o["repetition_penalty"])
+                          temperature=o["temperature"], top_p=o["top_p"], repetition_penalty=o["repetition_penalty"])
 
 
 def _model(o: dict):

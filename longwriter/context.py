@@ -16,6 +16,8 @@ from .outline import Outline
 Counter = Callable[[str], int]
 
 OUTLINE_WINDOW = 2  # outline rows shown on each side of the current section (neighbours matter most)
+CHAPTER_TOKENS = 160  # the whole document's chapter titles, condensed: what the other chapters cover
+CHAPTER_TITLE_WORDS = 6  # each title cut to this many words when all of them do not fit
 
 
 class SectionContext(BaseModel):
@@ -28,6 +30,7 @@ class SectionContext(BaseModel):
     brief: str
     words: int
     outline: list[str]
+    chapters: list[str] = []
     summary: str = ""
     tail: str = ""
 
@@ -39,6 +42,22 @@ def outline_window(outline: Outline, current: str, radius: int = OUTLINE_WINDOW)
     lo, hi = max(0, at - radius), min(len(rows), at + radius + 1)
     lines = [text + ("   <- this section" if sid == current else "") for sid, text in rows[lo:hi]]
     return (["..."] if lo > 0 else []) + lines + (["..."] if hi < len(rows) else [])
+
+
+def chapter_titles(outline: Outline, current: str, count: Counter, limit: int = CHAPTER_TOKENS) -> list[str]:
+    """Every top-level title, numbered, so a section knows what the other chapters will cover;
+    empty when the outline window already shows them all. Within ``limit`` tokens: titles are
+    cut short first, then the chapters farthest from the current one give way to '...'."""
+    if "..." not in outline_window(outline, current):
+        return []
+    rows = [f"{i} {s.title}" for i, s in enumerate(outline.sections, 1)]
+    if count("; ".join(rows)) > limit:
+        rows = [" ".join(r.split()[: CHAPTER_TITLE_WORDS + 1]) for r in rows]
+    at = next(i for i, s in enumerate(outline.sections) if current in (s.id, *outline.leaf_ids_under(s.id)))
+    lo, hi = at, at + 1
+    while (lo > 0 or hi < len(rows)) and count("; ".join(rows[max(0, lo - 1): hi + 1])) <= limit:
+        lo, hi = max(0, lo - 1), min(len(rows), hi + 1)
+    return (["..."] if lo > 0 else []) + rows[lo:hi] + (["..."] if hi < len(rows) else [])
 
 
 def head_tokens(text: str, limit: int, count: Counter) -> str:
@@ -76,6 +95,11 @@ def _cut_words(text: str, limit: int, count: Counter, from_end: bool) -> str:
     return ""
 
 
+def net_words(budget: int, headings: int) -> int:
+    """A section's words of prose: its budget less the headings before it (at most half of it)."""
+    return max(budget - headings, (budget + 1) // 2)
+
+
 class ContextBuilder:
     """Builds :class:`SectionContext` objects with fixed token allowances for each piece."""
 
@@ -85,6 +109,11 @@ class ContextBuilder:
         self.summary_tokens, self.tail_tokens = summary_tokens, tail_tokens
         self.numbers = {s.id: ".".join(map(str, num)) for num, s in outline.walk()}
         self.chapter_of = {leaf: top.title for top in outline.sections for leaf in outline.leaf_ids_under(top.id)}
+        self.heading_words = outline.heading_words()
+
+    def words(self, node) -> int:
+        """The prose a leaf is asked for: the headings count towards the document's length."""
+        return net_words(node.words, self.heading_words.get(node.id, 0))
 
     def build(self, section_id: str, texts: dict[str, str], summaries: dict[str, str]) -> SectionContext:
         """Context for ``section_id`` given the finished sections' texts and rolling summaries."""
@@ -98,5 +127,6 @@ class ContextBuilder:
         return SectionContext(
             id=section_id, number=self.numbers[section_id], section_title=node.title,
             chapter="" if chapter == node.title else chapter, brief=node.brief or node.title,
-            words=node.words, outline=outline_window(self.outline, section_id), summary=summary, tail=tail,
+            words=self.words(node), outline=outline_window(self.outline, section_id),
+            chapters=chapter_titles(self.outline, section_id, self.count), summary=summary, tail=tail,
         )

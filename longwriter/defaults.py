@@ -5,7 +5,8 @@ import re
 
 AUDIENCE = "general readers"
 STYLE = "clear, informative prose"
-TEMPERATURE = 0.7  # section sampling; the planner and the sampler's own default use the same
+TEMPERATURE = 0.7  # section sampling when the model recommends none; the planner uses the same
+TOP_P = 0.9
 REPETITION_PENALTY = 1.15
 MAX_ATTEMPTS = 2  # drafts per section when the checker rejects one
 MAX_WORDS = 200_000  # a document's target, in the CLI and in an outline file alike

@@ -99,6 +99,24 @@ def trim_to_words(text: str, limit: int) -> str:
     return " ".join(text.split()[:limit])
 
 
+def fit_to_words(text: str, target: int) -> str:
+    """``text`` cut at the sentence boundary whose length scores best against ``target`` by
+    :func:`length_score` (an overshoot costs less than a shortfall), so a section ends near its
+    budget rather than under a ceiling above it. Text within the target is returned as is; a
+    first sentence far longer than the target falls back to :func:`trim_to_words`."""
+    if count_words(text) <= target:
+        return text
+    best, best_score, total, kept = text, -1.0, 0, []
+    for sentence in split_sentences(text):
+        total += count_words(sentence)
+        kept.append(sentence)
+        if length_score(target, total) > best_score:
+            best, best_score = "".join(kept), length_score(target, total)
+        if total >= target:  # past the target every longer cut scores lower
+            break
+    return best.rstrip() if best_score >= 50 else trim_to_words(text, target)
+
+
 def drop_unfinished_tail(text: str) -> str:
     """Drop a trailing sentence fragment (text cut off mid-sentence by a token limit)."""
     sentences = split_sentences(text)

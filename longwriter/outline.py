@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
+
+from .length import count_words
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -137,6 +139,24 @@ class Outline(BaseModel):
     def leaf_ids_under(self, section_id: str) -> list[str]:
         """Ids of the leaves at or below ``section_id``."""
         return [s.id for s in self.find(section_id).subtree() if not s.children]
+
+    def headings(self) -> Iterator[tuple[Section | None, str]]:
+        """The document's heading lines in order, each with its section (None for the title):
+        ``# title``, then ``## 1 chapter``, ``### 1.1 section`` and so on."""
+        yield None, f"# {self.title}"
+        for number, node in self.walk():
+            yield node, f"{'#' * min(6, len(number) + 1)} {'.'.join(map(str, number))} {node.title}"
+
+    def heading_words(self) -> dict[str, int]:
+        """Words of the headings each leaf follows (its own, and those of the title and chapters
+        opened just before it): the part of its budget the headings take, since a document's
+        length counts its headings (as LongBench-Write counts the whole response)."""
+        owed, pending = {}, 0
+        for node, line in self.headings():
+            pending += count_words(line.lstrip("#"))
+            if node is not None and not node.children:
+                owed[node.id], pending = pending, 0
+        return owed
 
 
 def distribute(total: int, weights: list[int]) -> list[int]:

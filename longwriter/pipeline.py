@@ -25,7 +25,7 @@ from .checker import Checker, Scores, Thresholds, accept
 from .context import ContextBuilder
 from .errors import Interrupted, OutputError
 from .graph import Policy, build_graph
-from .length import length_score, parse_length
+from .length import count_words, length_score, parse_length
 from .outline import Outline, load_outline, same_topic
 from .planner import PlanRequest, Planner, check_topic
 from .prompts import Prompts
@@ -98,7 +98,19 @@ class Report(BaseModel):
     completion_tokens: int
     resumed_sections: int
     engine: dict = {}  # what the engine reports (servers: kind, missing controls, requests per replica)
+    sampling: dict = {}  # the section sampling used (temperature, top_p: the user's, the model's or ours)
+    problems: dict[str, int] = {}  # drafts the checker found each problem in (wrong_language, meta_talk, ...)
+    wrapper_sections: int = 0  # sections whose drafts had wrapper text cut ("Here is...", sign-offs)
     sections: list[SectionResult]
+
+    @staticmethod
+    def count_problems(sections: list[SectionResult]) -> dict[str, int]:
+        """How many drafts (all attempts of all sections) had each problem."""
+        counts: dict[str, int] = {}
+        for scores in (s for section in sections for s in section.attempt_scores):
+            for problem in scores.problems:
+                counts[problem] = counts.get(problem, 0) + 1
+        return counts
 
 
 class DraftResult(BaseModel):
@@ -282,6 +294,7 @@ async def _expand(job: Job, graph: nx.DiGraph) -> DraftResult:
 
 async def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]) -> DraftResult:
     contexts = ContextBuilder(job.outline, graph, job.backend.count_tokens)
+    job.settings = job.settings.with_model_defaults(job.backend.recommended)
     writer = SectionWriter(job.outline, contexts, job.prompts, job.backend.count_tokens, job.settings,
                            job.checker if job.settings.check else None)
     results: dict[str, SectionResult] = dict(finished)
@@ -321,11 +334,14 @@ def _assemble_quietly(job: Job, results: dict[str, SectionResult]) -> None:
 def _finish(job: Job, results: dict[str, SectionResult], document: str, seconds: float,
             resumed: int) -> DraftResult:
     ordered = [results[leaf.id] for leaf in job.outline.leaves()]
-    produced = sum(r.words for r in ordered)
+    produced = count_words(document)  # headings included, as LongBench-Write counts the whole response
     report = Report(model=job.backend.name, policy=job.policy, required_words=job.outline.words,
                     produced_words=produced, length_score=round(length_score(job.outline.words, produced), 1),
                     seconds=round(seconds, 2), completion_tokens=sum(r.completion_tokens for r in ordered),
-                    resumed_sections=resumed, engine=job.backend.report(), sections=ordered)
+                    resumed_sections=resumed, engine=job.backend.report(),
+                    sampling={k: getattr(job.settings, k) for k in ("temperature", "top_p", "repetition_penalty")},
+                    problems=Report.count_problems(ordered), wrapper_sections=sum(1 for r in ordered if r.removed),
+                    sections=ordered)
     job.run.save_json(REPORT, report.model_dump(mode="json"))
     return DraftResult(outline=job.outline, directory=job.run.path, document=document, report=report)
 

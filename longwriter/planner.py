@@ -17,8 +17,11 @@ from .length import is_cjk
 from .outline import (MAX_TOPIC_CHARS, MAX_WORDS, MIN_LEAF_WORDS, Outline, Section, distribute, normal_topic,
                       rebalance, slugify)
 from .prompts import Prompts
+from .titling import brief_sentence, document_title
+from .wrappers import MetaTalk
 
 MAX_SEED = defaults.MAX_SEED
+BRIEF_TOKENS = 80  # one sentence; a longer one is cut at a boundary (titling.brief_sentence)
 
 
 class PlanRequest(BaseModel):
@@ -133,13 +136,18 @@ class Planner:
 
     def __init__(self, backend: Backend, prompts: Prompts) -> None:
         self.backend, self.prompts = backend, prompts
+        self.wrappers = MetaTalk(prompts)
+
+    def render(self, name: str, **values) -> str:
+        """The template in the document's language where one exists (``plan_titles.zh``)."""
+        return self.prompts.render(self.prompts.localized(name, self.language), **values)
 
     async def plan(self, req: PlanRequest) -> Outline:
         topic = check_topic(req.topic)
         language = req.language or ("zh" if is_cjk(topic) else "en")
         top_n, sub_n = shape(req.words, req.sections, req.depth)
-        self.system = self.prompts.render("system", style=req.style, audience=req.audience, language=language)
         self.language = language
+        self.system = self.render("system", style=req.style, audience=req.audience, language=language)
         tops = (await self.titles([(None, top_n)], topic, req))[0]
         subs = await self.titles([(t, sub_n) for t in tops], topic, req) if sub_n > 1 else [[] for _ in tops]
         title, briefs = await self.briefs(topic, tops, subs, req)
@@ -188,7 +196,7 @@ class Planner:
     def _title_request(self, ask: tuple[str | None, int], have: list[str], topic: str, req: PlanRequest,
                        seed: int) -> ChatRequest:
         parent, n = ask
-        user = self.prompts.render("plan_titles", topic=topic, words=req.words, parent=parent or "", n=n)
+        user = self.render("plan_titles", topic=topic, words=req.words, parent=parent or "", n=n)
         listed = "".join(f"{k}. {t}\n" for k, t in enumerate(have, 1))
         request = self._ask(user, 24, seed, prefill=f"{listed}{len(have) + 1}.")
         request.sampling = request.sampling.model_copy(update={"stop": ("\n",), "temperature": 0.8})
@@ -197,14 +205,12 @@ class Planner:
     async def briefs(self, topic: str, tops: list[str], subs: list[list[str]], req: PlanRequest):
         """The document title and a one-sentence brief per section, in one batch."""
         pairs = [(t, None) for t in tops] + [(s, t) for t, ss in zip(tops, subs) for s in ss]
-        batch = [self._ask(self.prompts.render("doc_title", topic=topic), 24, req.seed)]
-        batch += [self._ask(self.prompts.render("brief", topic=topic, title=t, parent=p or ""), 60, req.seed)
+        batch = [self._ask(self.render("doc_title", topic=topic), 24, req.seed)]
+        batch += [self._ask(self.render("brief", topic=topic, title=t, parent=p or ""), BRIEF_TOKENS, req.seed)
                   for t, p in pairs]
         out = await self._complete(batch)
-        title = _first_line(out[0].text.replace("\ufffd", "")).strip("\"'“”*# ")
-        title = re.sub(r"^(title|标题)\s*[:：]\s*", "", title, flags=re.I).strip("\"'“”*# ")
-        title = title if _in_script(title, self.language) else topic
-        return title, {pair: _first_sentence(c.text) or pair[0] for pair, c in zip(pairs, out[1:])}
+        title = document_title(out[0].text, topic, self.language, self.wrappers)
+        return title, {pair: brief_sentence(c.text, self.wrappers) or pair[0] for pair, c in zip(pairs, out[1:])}
 
     def assemble(self, tops: list[str], subs: list[list[str]], briefs: dict, words: int) -> list[Section]:
         """Sections with unique slug ids and budgets split evenly (rebalanced afterwards)."""
@@ -228,13 +234,3 @@ class Planner:
         for node, share in zip(sections, distribute(words, [1] * len(sections))):
             node.words = share
         return sections
-
-
-def _first_line(text: str) -> str:
-    return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-
-
-def _first_sentence(text: str) -> str:
-    line = _first_line(text)
-    m = re.match(r"(.+?[.!?。！？])(\s|$)", line)
-    return (m.group(1) if m else line)[:300].strip()

@@ -104,6 +104,23 @@ class Prompts:
             except Exception as err:  # noqa: BLE001 - any failure is the user's template
                 raise _prompt_error(path.name, err) from None
 
+    def localized(self, name: str, language: str) -> str:
+        """``name.<lang>`` (``section.zh``) when that template exists and is not shadowed by a
+        user's own ``name`` from an earlier folder; else ``name``. A Chinese document's prompts
+        are then written in Chinese, not English prompts asking for Chinese."""
+        candidate = f"{name}.{language.lower().replace('_', '-').split('-')[0]}"
+        loader = self.env.loader
+        try:
+            local = os.path.dirname(loader._find(f"{candidate}.j2"))
+        except jinja2.TemplateNotFound:
+            return name
+        try:
+            plain = os.path.dirname(loader._find(f"{name}.j2"))
+        except jinja2.TemplateNotFound:
+            return candidate
+        order = list(loader.searchpath)
+        return candidate if order.index(local) <= order.index(plain) else name
+
     def render(self, name: str, **values) -> str:
         """Render ``name``.j2 with ``values``; any template problem is a one-line PromptError."""
         file = f"{name}.j2"

@@ -403,10 +403,10 @@ class RunDir:
     def assemble(self, outline: Outline, results: dict[str, SectionResult]) -> str:
         """Write document.md and return its text: headings follow the outline (# title,
         ## top level, ### below)."""
-        parts = [f"# {outline.title}\n"]
-        for number, node in outline.walk():
-            parts.append(f"{'#' * min(6, len(number) + 1)} {'.'.join(map(str, number))} {node.title}\n")
-            if not node.children and node.id in results:
+        parts = []
+        for node, heading in outline.headings():
+            parts.append(heading + "\n")
+            if node is not None and not node.children and node.id in results:
                 parts.append(results[node.id].text.strip() + "\n")
         document = "\n".join(parts)
         self.write(DOCUMENT, document)

@@ -25,6 +25,7 @@ from .writing.revision import Attempt, RevisionPolicy, best_attempt
 from .writing.sampling import SamplingPolicy
 from .writing.settings import SectionResult, WriterSettings
 from .writing.summary import Summarizer
+from .wrappers import MetaTalk
 
 __all__ = ["Compute", "SectionResult", "SectionWriter", "Task", "WriterSettings", "clean_section_text"]
 
@@ -50,9 +51,12 @@ class SectionWriter:
         self.texts: dict[str, str] = {}
         self.summaries: dict[str, str] = {}
         self.prompts = SectionPrompts(outline, prompts, count_tokens)
-        self.sampling = SamplingPolicy(settings)
+        self.sampling = SamplingPolicy(settings, outline.language)
+        self.wrappers = MetaTalk(prompts)  # the run's word lists (a --prompts-dir may override them)
+        if checker:
+            checker.wrappers = self.wrappers
         ratio = reference_ratio(count_tokens, outline.language)
-        self.drafter = Drafter(self.prompts, self.sampling, settings, count_tokens, ratio)
+        self.drafter = Drafter(self.prompts, self.sampling, settings, count_tokens, ratio, self.wrappers)
         self.summarizer = Summarizer(contexts.graph, self.prompts, self.sampling, settings, ratio)
         self.revisions = RevisionPolicy(checker, settings) if checker else None
 
@@ -71,14 +75,16 @@ class SectionWriter:
                 break
             plan = self.revisions.next(plan, scores, self.prompts.feedback(scores, ctx), self._accepted())
         best, scores = best_attempt(attempts)
-        summary = yield from self.summarizer.summary(section_id, best.text, ctx, self.summaries)
+        text = self.wrappers.remove(best.text)  # meta-talk every rewrite kept: its sentences go
+        removed = best.removed + [sentence[:200] for sentence in self.wrappers.find(best.text)]
+        summary = yield from self.summarizer.summary(section_id, text, ctx, self.summaries)
         return SectionResult(
-            id=section_id, text=best.text, summary=summary, words=count_words(best.text), budget=node.words,
+            id=section_id, text=text, summary=summary, words=count_words(text), budget=node.words,
             attempts=len(attempts), continuations=best.continuations, scores=scores,
             attempt_scores=[s for _, s in attempts if s is not None],
             prompt_tokens=sum(d.prompt_tokens for d, _ in attempts),
             completion_tokens=sum(d.completion_tokens for d, _ in attempts),
-            seconds=time.perf_counter() - started, node_hash=node.content_hash(),
+            seconds=time.perf_counter() - started, node_hash=node.content_hash(), removed=removed,
         )
 
     def _accepted(self) -> dict[str, str]:
@@ -93,7 +99,8 @@ class SectionWriter:
         from the model itself."""
         accepted = self._accepted()  # taken now: other sections may finish while it runs
         scores = yield Compute(lambda: self.checker.score(text, topic=self.outline.topic, title=ctx.section_title,
-                                                          brief=ctx.brief, budget=ctx.words, accepted=accepted))
+                                                          brief=ctx.brief, budget=ctx.words, accepted=accepted,
+                                                          language=self.outline.language))
         if self.settings.judge:
             verdict = yield ChatRequest(messages=self.prompts.messages(self.prompts.judge(ctx, text)),
                                         sampling=self.sampling.judge())

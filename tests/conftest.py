@@ -42,20 +42,31 @@ def smart_responder(request) -> str:
     user = request.messages[-1].content
     if request.prefill.rstrip().endswith(".") and re.search(r"(\d+)\.$", request.prefill.strip()):
         k = int(re.search(r"(\d+)\.$", request.prefill.strip()).group(1))
-        parent = re.search(r'has a chapter titled "([^"]+)"', user)
+        parent = chapter_asked(user)
         if re.search(r"[\u4e00-\u9fff]", user):  # a Chinese topic gets Chinese titles
-            return f" {parent.group(1)}之{k}" if parent else f" 第{k}部分"
-        return f" {parent.group(1)} detail {k}" if parent else f" Part {k} of the story"
-    if "say what this section should explain" in user:
+            return f" {parent}之{k}" if parent else f" 第{k}部分"
+        return f" {parent} detail {k}" if parent else f" Part {k} of the story"
+    if "say what this section should explain" in user or "这一节应当讲什么" in user:
         return "It explains one part of the story of coffee."
-    if "short, specific title" in user:
+    if is_title_request(user):
         return "A Short History of Coffee"
-    if "summarize" in user.lower():
+    if "summarize" in user.lower() or "概括" in user:
         return "Coffee spread from Ethiopia to the world."
-    m = re.search(r"Write about (\d+) words", user)
+    m = re.search(r"Write about (\d+) words|写约 (\d+) 字", user)
     if m:
-        return prose(int(m.group(1)))
+        return prose(int(m.group(1) or m.group(2)))
     return "yes"
+
+
+def chapter_asked(user: str) -> str | None:
+    """The parent chapter a title-list request asks subsections for (English or Chinese prompt)."""
+    m = re.search(r'has a chapter titled "([^"]+)"|有一章题为“([^”]+)”', user)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def is_title_request(user: str) -> bool:
+    """The planner's request for the document's title (English or Chinese prompt)."""
+    return "short, specific title" in user or "拟一个简短" in user
 
 
 @pytest.fixture

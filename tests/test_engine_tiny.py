@@ -230,3 +230,33 @@ def test_a_request_whose_caller_went_away_leaves_the_batch(stepping):
 def test_auto_engine_is_padded_on_cpu(tiny_model_dir):  # noqa: F811
     """On CPU the padded engine measured faster (README, Performance); auto picks it there."""
     assert TransformersBackend(str(tiny_model_dir), device="cpu", batch_size=2).engine == "padded"
+
+
+def test_a_banned_opening_word_cannot_be_the_first_token_and_only_its_row_is_steered(tiny):
+    """Wrapper openings ("Here", "Sure") are kept out of a reply's first token, per row; later
+    tokens are free, and a word of several tokens is not banned (its first piece begins others)."""
+    plain = exact(4, "tell me")
+    first = tiny.tokenizer(tiny.generate([plain])[0].text, add_special_tokens=False).input_ids[0]
+    word = tiny.tokenizer.decode([first])
+    assert tiny.tokenizer(word, add_special_tokens=False).input_ids == [first]
+    banned = exact(4, "tell me", banned_openings=(word,))
+    free, steered = tiny.generate([plain, banned])
+    assert tiny.tokenizer(free.text, add_special_tokens=False).input_ids[0] == first
+    assert tiny.tokenizer(steered.text, add_special_tokens=False).input_ids[0] != first
+    long_word = next(w for w in ("unbelievably", "extraordinarily", "counterrevolutionary")
+                     if len(tiny.tokenizer(w, add_special_tokens=False).input_ids) > 1)
+    assert tiny.generate([exact(4, "tell me", banned_openings=(long_word,))])[0].text == free.text
+
+
+def test_a_row_asked_for_chinese_writes_fewer_latin_letters_and_only_its_row_is_steered(tiny):
+    """Sampling.script: tokens with Latin letters are penalised in a CJK row, not in others."""
+    import re
+
+    from longwriter.backends.rowsampling import latin_ids
+
+    assert latin_ids(tiny.tokenizer) and not set(latin_ids(tiny.tokenizer)) & set(tiny.tokenizer.all_special_ids)
+    plain, chinese = exact(24, "tell me"), exact(24, "tell me", script="zh-Hans")
+    free, steered = tiny.generate([plain, chinese])
+    assert free.text == tiny.generate([plain])[0].text
+    latin = lambda text: len(re.findall(r"[A-Za-z]", text))  # noqa: E731
+    assert latin(steered.text) < latin(free.text)

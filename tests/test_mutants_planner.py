@@ -14,7 +14,7 @@ from longwriter.outline import MAX_TOPIC_CHARS
 from longwriter.planner import MAX_SEED, PlanRequest, Planner, _duplicate, check_topic, clean_title, shape
 from longwriter.prompts import Prompts
 
-from .conftest import smart_responder
+from .conftest import chapter_asked, is_title_request, smart_responder
 
 
 def _number(request) -> int:
@@ -29,10 +29,10 @@ def _titles_by_position(tops, subs=None, doc="A Short History of Coffee", brief=
         user = request.messages[-1].content
         if request.prefill:
             k = _number(request)
-            parent = re.search(r'has a chapter titled "([^"]+)"', user)
-            names = (subs or {}).get(parent.group(1), []) if parent else tops
+            parent = chapter_asked(user)
+            names = (subs or {}).get(parent, []) if parent else tops
             return f" {names[k - 1]}" if k <= len(names) else f" {names[-1]}" if names else ""
-        if "short, specific title" in user:
+        if is_title_request(user):
             return doc
         if brief is not None and "say what this section should explain" in user:
             return brief
@@ -155,8 +155,8 @@ def test_brief_and_document_title_requests_use_the_request_seed_and_their_budget
     """briefs(): doc title 24 tokens, briefs 60 tokens, temperature 0.7, the request's seed, topic in prompt."""
     _, backend = _plan(smart_responder, words=600, sections=2, depth=1, seed=5)
     last = backend.batches[-1]  # the briefs batch: document title first
-    assert "short, specific title" in last[0].messages[-1].content
-    assert [r.sampling.max_new_tokens for r in last] == [24, 60, 60]
+    assert is_title_request(last[0].messages[-1].content)
+    assert [r.sampling.max_new_tokens for r in last] == [24, 80, 80]
     for r in last:
         assert (r.sampling.seed, r.sampling.temperature, r.sampling.repetition_penalty) == (5, 0.7, 1.2)
         assert "The history of coffee" in r.messages[-1].content
@@ -215,11 +215,13 @@ def test_document_title_markup_and_prefix_are_removed():
     assert outline.title == "The Coffee Story"
 
 
-@pytest.mark.parametrize("answer", ["", "   \n  "])
-def test_a_blank_document_title_falls_back_to_the_topic(answer):
-    """briefs(): no usable document title means the topic is the title."""
+@pytest.mark.parametrize("answer", ["", "   \n  ", "Here is a sample of your request in 82 characters max",
+                                    "The Coffeethesagement's Rich History", "Coffee " * 16])
+def test_an_unusable_document_title_falls_back_to_the_topic_in_title_case(answer):
+    """briefs(): a blank title, one that echoes the request, has a broken word or is longer
+    than 15 words gives way to the topic."""
     outline, _ = _plan(_titles_by_position(["Beans", "Cafes"], doc=answer), words=600, sections=2, depth=1)
-    assert outline.title == "The history of coffee"
+    assert outline.title == "The History of Coffee"
 
 
 def test_an_english_title_for_a_chinese_document_falls_back_to_the_topic():
@@ -227,7 +229,7 @@ def test_an_english_title_for_a_chinese_document_falls_back_to_the_topic():
     def respond(request):
         if request.prefill:
             return [" 咖啡的起源", " 咖啡馆的兴起"][_number(request) - 1]
-        if "short, specific title" in request.messages[-1].content:
+        if is_title_request(request.messages[-1].content):
             return "A Short History of Coffee"
         return "这一节讲述咖啡。"
 
@@ -236,14 +238,18 @@ def test_an_english_title_for_a_chinese_document_falls_back_to_the_topic():
     assert outline.title == "咖啡的历史"
 
 
-def test_a_brief_is_the_first_sentence_of_the_answer_capped_at_300_characters():
-    """briefs(): only the first sentence is kept; no sentence end means the line, cut to 300."""
-    outline, _ = _plan(_titles_by_position(["Beans", "Cafes"], brief="It covers beans. Then it rambles on."),
+def test_a_brief_is_the_first_sentence_of_the_answer_ending_at_a_boundary_within_300_characters():
+    """briefs(): only the first sentence is kept; one cut off by the token limit or too long
+    ends at a clause or word boundary within 300 characters, with a full stop, never mid-word."""
+    outline, _ = _plan(_titles_by_position(["Beans", "Cafes"], brief="Sure! It covers beans. Then it rambles on."),
                        words=600, sections=2, depth=1)
     assert [s.brief for s in outline.sections] == ["It covers beans."] * 2
     outline, _ = _plan(_titles_by_position(["Beans", "Cafes"], brief="coffeebean " * 50), words=600, sections=2,
                        depth=1)
-    assert all(len(s.brief) == 300 for s in outline.sections)
+    assert all(250 < len(s.brief) <= 300 and s.brief.endswith("coffeebean.") for s in outline.sections)
+    cut = "It explains how coffee was first grown, roasted and traded by the ancient E"
+    outline, _ = _plan(_titles_by_position(["Beans", "Cafes"], brief=cut), words=600, sections=2, depth=1)
+    assert [s.brief for s in outline.sections] == ["It explains how coffee was first grown."] * 2
 
 
 def test_a_blank_brief_falls_back_to_the_section_title():
@@ -270,9 +276,9 @@ def test_titles_without_latin_letters_get_positional_ids():
     """assemble(): a title with no slug gets 's<i>' (chapters) or 's<i>-<j>' (subsections)."""
     def respond(request):
         if request.prefill:
-            parent = re.search(r'has a chapter titled "([^"]+)"', request.messages[-1].content)
+            parent = chapter_asked(request.messages[-1].content)
             k = _number(request)
-            return f" {parent.group(1)}之{'一二三'[k - 1]}" if parent else f" 第{'一二三'[k - 1]}部分"
+            return f" {parent}之{'一二三'[k - 1]}" if parent else f" 第{'一二三'[k - 1]}部分"
         return smart_responder(request)
 
     outline = _run_plan(Planner(ScriptedBackend(respond), Prompts()), PlanRequest(topic="咖啡的历史", words=1200,

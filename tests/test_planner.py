@@ -7,7 +7,7 @@ from longwriter.errors import InputError, PlanningError
 from longwriter.planner import PlanRequest, Planner, clean_title, shape
 from longwriter.prompts import Prompts
 
-from .conftest import smart_responder
+from .conftest import chapter_asked, is_title_request, smart_responder
 
 
 def test_shape_scales_with_length():
@@ -77,7 +77,7 @@ def test_a_chapter_with_too_few_distinct_subtitles_degrades_gracefully():
 
 def test_subtitles_may_narrow_the_topic():
     def topical(request):
-        if request.prefill and "has a chapter titled" in request.messages[-1].content:
+        if request.prefill and chapter_asked(request.messages[-1].content):
             k = request.prefill.count("\n") + 1
             return [" Coffee", " Coffee in Yemen", " The history", " Coffee in Java"][k - 1]
         return smart_responder(request)
@@ -106,7 +106,7 @@ def test_a_chinese_plan_resamples_english_titles_and_drops_a_title_prefix():
         user = request.messages[-1].content
         if request.prefill:  # the numbered title lists
             return next(answers)
-        if "short, specific title" in user:
+        if is_title_request(user):
             return "Title: 中国茶文化\ufffd"
         return "这一节讲述茶的历史。"
 

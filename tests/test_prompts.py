@@ -23,10 +23,15 @@ VALUES = {
     "doc_title": {"topic": "Coffee [draft]"},
     "brief": {"topic": "Coffee", "title": "Origins", "parent": "History"},
     "section": {"title": "Coffee", "topic": "Coffee", "outline": ["1. Origins", "2. Trade"], "summary": "s",
+                "chapters": ["1 Origins", "2 Trade", "..."],
                 "tail": "t", "number": 2, "section_title": "Trade", "chapter": "", "brief": "b", "words": 300,
                 "feedback": ["too short", "off topic"]},
     "summary": {"previous": "p", "section_title": "Trade", "text": "Ships carried beans.", "words": 60},
     "judge": {"topic": "Coffee", "section_title": "Trade", "brief": "b", "text": "Ships carried beans."},
+    "feedback": {"problems": ["off_topic", "off_brief", "retold", "looped", "too_short", "judged_off",
+                              "wrong_language", "meta_talk"], "topic": "Coffee", "section_title": "Trade",
+                 "brief": "b", "closest": "Origins", "language": "zh"},
+    "wrappers": {},
 }
 
 
@@ -63,6 +68,26 @@ def test_builtin_templates_render_as_plain_jinja_would():
     prompts = Prompts()
     for name, values in VALUES.items():
         assert prompts.render(name, **values) == plain.get_template(f"{name}.j2").render(**values).strip()
+        zh = prompts.localized(name, "zh-Hans")
+        if zh != name:
+            assert prompts.render(zh, **values) == plain.get_template(f"{zh}.j2").render(**values).strip()
+
+
+def test_every_builtin_template_is_rendered_by_the_test_above():
+    names = {p.name.removesuffix(".j2").removesuffix(".zh") for p in builtin_dir().glob("*.j2")}
+    assert names == set(VALUES)
+
+
+def test_a_chinese_document_gets_its_prompts_in_chinese_unless_the_user_overrides_the_english_one(tmp_path):
+    prompts = Prompts()
+    assert prompts.localized("section", "zh") == "section.zh" and prompts.localized("section", "en") == "section"
+    assert "简体中文" in prompts.render("section.zh", **VALUES["section"])
+    # A user's own section.j2 wins over the built-in section.zh.j2 (it comes from an earlier folder)...
+    mine = Prompts(folder(tmp_path, section="mine: {{ topic }}"))
+    assert mine.localized("section", "zh") == "section"
+    # ...and their own section.zh.j2 is used for Chinese documents.
+    (tmp_path / "prompts" / "section.zh.j2").write_text("我的：{{ topic }}")
+    assert Prompts(tmp_path / "prompts").localized("section", "zh") == "section.zh"
 
 
 # Ordinary template features keep working, with the same output as jinja's own sandbox.

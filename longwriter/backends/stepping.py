@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import ChatRequest, Completion
-from .rowsampling import RowSampler, penalise, seeded
+from .rowsampling import RowSampler, ban, latin_ids, opening_bans, penalise, penalise_script, script_rows, seeded
 
 STOP_WINDOW = 16  # tokens decoded from a row's end to look for its stop strings
 
@@ -38,6 +38,7 @@ class Row:
     seen: Any  # bool [vocab]: tokens the repetition penalty covers (prompt, avoid, output)
     generated: list[int] = field(default_factory=list)
     reason: str | None = None  # set when the row is finished
+    openings: list[int] = field(default_factory=list)  # token ids its first token may not be
 
 
 class SteppingEngine:
@@ -119,7 +120,8 @@ class SteppingEngine:
         avoid = self.tokenizer(request.avoid, add_special_tokens=False).input_ids if request.avoid else []
         seen[prompt_ids] = True
         seen[[i for i in avoid if i < vocab]] = True
-        return Row(request, ticket, len(prompt_ids), seeded(self.torch, request.sampling.seed, self.device), seen)
+        return Row(request, ticket, len(prompt_ids), seeded(self.torch, request.sampling.seed, self.device), seen,
+                   openings=opening_bans(self.tokenizer, request.sampling.banned_openings))
 
     def _choose(self, rows: list[Row], logits):
         """Each row's next token (ids [rows]): its min-length rule, penalty and own sampler;
@@ -128,6 +130,10 @@ class SteppingEngine:
         early = [i for i, r in enumerate(rows) if len(r.generated) < r.request.sampling.min_new_tokens]
         if early and self.eos:
             scores[torch.tensor(early)[:, None], torch.tensor(self.eos)[None, :]] = -float("inf")
+        cjk = script_rows([r.request for r in rows])
+        penalise_script(torch, scores, cjk, latin_ids(self.tokenizer) if cjk else ())
+        first = [i for i, r in enumerate(rows) if not r.generated and r.openings]  # no "Here"/"Sure" opening
+        ban(torch, scores, first, [rows[i].openings for i in first])
         penalties = [r.request.sampling.repetition_penalty for r in rows]
         if any(p != 1.0 for p in penalties):
             scores = penalise(scores, torch.stack([r.seen for r in rows]),

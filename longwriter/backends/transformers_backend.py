@@ -48,6 +48,7 @@ class TransformersBackend(Backend):
         check_device(torch, self.device)
         self.name = name or model
         self.tokenizer, self.model = _load(model, source, local_only, self.device, trust_remote_code, gguf_file)
+        self.recommended = recommended_sampling(self.model.generation_config)
         self.batch_size = batch_size or self._auto_batch_size()
         self.concurrency = 2 * self.batch_size  # a full batch running and the next one queued
         #: Seconds spent inside the model and tokens produced (benchmarks read these).
@@ -156,7 +157,7 @@ class TransformersBackend(Backend):
     def _generate_chunk(self, requests: list[ChatRequest], prompts: list[str]) -> list[Completion]:
         torch = self.torch
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
-        limits = _RowLimits(torch, requests, enc.input_ids.shape[1], self._eos_ids(), self._cancel)
+        limits = _RowLimits(torch, requests, enc.input_ids.shape[1], self._eos_ids(), self._cancel, self.tokenizer)
         started = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(
@@ -232,18 +233,28 @@ class _RowLimits:
     """Per-row ``min_new_tokens`` / ``max_new_tokens`` inside one batched generate call, and
     the cancel flag: generate itself only knows one limit for the whole batch."""
 
-    def __init__(self, torch, requests, prompt_len, eos_ids, cancel) -> None:
+    def __init__(self, torch, requests, prompt_len, eos_ids, cancel, tokenizer=None) -> None:
+        from .rowsampling import latin_ids, opening_bans, script_rows
+
         self.torch, self.prompt_len, self.cancel = torch, prompt_len, cancel
         self.mins = [r.sampling.min_new_tokens for r in requests]
+        self.openings = [opening_bans(tokenizer, r.sampling.banned_openings) if tokenizer else [] for r in requests]
+        self.script_rows = script_rows(requests) if tokenizer else []
+        self.latin = latin_ids(tokenizer) if self.script_rows else ()
         self.maxs = torch.tensor([r.sampling.max_new_tokens for r in requests])
         self.eos = sorted(eos_ids)
 
     def processor(self):
+        from .rowsampling import ban, penalise_script
+
         def forbid_early_eos(input_ids, scores):
+            penalise_script(self.torch, scores, self.script_rows, self.latin)
             n = input_ids.shape[1] - self.prompt_len
             rows = [i for i, m in enumerate(self.mins) if n < m]
             if rows and self.eos:
                 scores[self.torch.tensor(rows)[:, None], self.torch.tensor(self.eos)[None, :]] = -float("inf")
+            if n == 0:  # the reply's first token: no wrapper opening ("Here", "Sure")
+                ban(self.torch, scores, list(range(len(self.openings))), self.openings)
             return scores
 
         return forbid_early_eos
@@ -255,6 +266,13 @@ class _RowLimits:
             return done | self.cancel.is_set()
 
         return row_done
+
+
+def recommended_sampling(config) -> dict[str, float]:
+    """The temperature and top_p a model's generation config sets itself (most instruct models
+    publish them there); transformers' own defaults (temperature 1.0) are not recommendations."""
+    set_here = config.to_diff_dict() if config is not None else {}
+    return {k: float(set_here[k]) for k in ("temperature", "top_p") if isinstance(set_here.get(k), int | float)}
 
 
 def check_device(torch, device: str) -> None:

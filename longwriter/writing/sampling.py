@@ -15,8 +15,8 @@ JUDGE_TOKENS = 3  # "yes" or "no"
 class SamplingPolicy:
     """Turns a word budget into token limits and gives every request a seed of its own."""
 
-    def __init__(self, settings: WriterSettings) -> None:
-        self.settings = settings
+    def __init__(self, settings: WriterSettings, language: str = "") -> None:
+        self.settings, self.language = settings, language  # prose and summaries in its script
 
     def seed(self, section_id: str, attempt: int, step: int) -> int:
         """A request's own seed: its text then depends on its prompt and seed only, not on the
@@ -35,12 +35,12 @@ class SamplingPolicy:
             lo = min(n, int(words * ratio * (1 - s.length_tolerance)))
         return Sampling(max_new_tokens=n, min_new_tokens=lo, temperature=s.temperature, top_p=s.top_p,
                         repetition_penalty=s.repetition_penalty + penalty_boost,
-                        seed=self.seed(section_id, attempt, step))
+                        seed=self.seed(section_id, attempt, step), script=self.language)
 
     def summary(self, section_id: str, ratio: float) -> Sampling:
         n = self.settings.fixed_tokens or math.ceil(self.settings.summary_words * ratio) + 8
         return Sampling(max_new_tokens=n, min_new_tokens=n if self.settings.fixed_tokens else 0,
-                        temperature=SUMMARY_TEMPERATURE, seed=self.seed(section_id, 0, -1))
+                        temperature=SUMMARY_TEMPERATURE, seed=self.seed(section_id, 0, -1), script=self.language)
 
     @staticmethod
     def judge() -> Sampling:

@@ -16,12 +16,14 @@ class WriterSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    temperature: float = Field(defaults.TEMPERATURE, ge=0.0, le=2.0)
-    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="None: the model's recommended "
+                                      "(its generation config), else defaults.TEMPERATURE")
+    top_p: float | None = Field(None, gt=0.0, le=1.0, description="None: the model's recommended, else 0.9")
     repetition_penalty: float = Field(defaults.REPETITION_PENALTY, ge=1.0, le=2.0)
     seed: int = Field(0, ge=0, le=defaults.MAX_SEED)
-    length_tolerance: float = Field(0.15, ge=0.0, le=0.9,
-                                    description="accepted shortfall/overshoot as a share of the budget")
+    length_tolerance: float = Field(0.10, ge=0.0, le=0.9,
+                                    description="accepted shortfall as a share of the budget (a longer "
+                                    "draft is cut back to the sentence boundary nearest the budget)")
     max_continuations: int = Field(3, ge=0, le=20)
     max_request_tokens: int = Field(1024, ge=16, le=1_000_000,
                                     description="longest single generation; continuations do the rest")
@@ -36,6 +38,14 @@ class WriterSettings(BaseModel):
                                                  "those a later section reads")
     fixed_tokens: int | None = Field(None, ge=1, le=100_000,
                                      description="benchmarks: exactly this many new tokens per request")
+
+
+    def with_model_defaults(self, recommended: dict[str, float]) -> WriterSettings:
+        """These settings with every sampling option left unset taken from the model's own
+        recommendation (``Backend.recommended``), else from longwriter's default."""
+        fallback = {"temperature": defaults.TEMPERATURE, "top_p": defaults.TOP_P}
+        return self.model_copy(update={k: recommended.get(k, fallback[k]) for k in fallback
+                                       if getattr(self, k) is None})
 
 
 class SectionResult(BaseModel):
@@ -54,3 +64,5 @@ class SectionResult(BaseModel):
     completion_tokens: int = 0
     seconds: float = 0.0
     node_hash: str = ""
+    removed: list[str] = Field(default_factory=list, description="wrapper text cut from its drafts (\"Here "
+                               "is...\", sign-offs), each piece at most 200 characters")

@@ -1,0 +1,167 @@
+"""Wrapper text and meta-talk: what a chat model says about its answer instead of writing it
+("Here is a rewritten version…", "Sure!", "以下是…", "Hope this helps. Ciao", ``<<Title>>``).
+
+Every generation goes through :meth:`MetaTalk.strip`, which removes such sentences at the start
+and end of a text (and marker or heading-like lines at its start); :meth:`MetaTalk.find` names
+what is left inside, which fails the checker so the section is rewritten. The word lists are
+the ``wrappers`` template's, not Python's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cached_property
+
+from .length import count_words, split_sentences
+from .prompts import Prompts
+
+MAX_STRIPPED = 4  # wrapper sentences removed at each end at most: the rest is the section's
+_LEAD = re.compile(r"^[\s\"'“”‘’*_#>\-–—:：]+")
+_MARKER_LINE = re.compile(r"^\s*(<<.*>>|《.*》|\[.*\]|\*\*[^*]+\*\*|[\"“「].{0,120}[\"”」])\s*[:：]?\s*$")
+_SENTENCE_END = re.compile(r"[.!?。！？…\"'”’)\]]\s*$")
+
+
+class MetaTalk:
+    """The wrapper patterns of one template set (``prompts/wrappers.j2``)."""
+
+    def __init__(self, prompts: Prompts | None = None) -> None:
+        self.lists = _parse(prompts or Prompts())
+
+    @cached_property
+    def opening(self) -> re.Pattern:
+        return _union(self.lists.get("opening", []))
+
+    @cached_property
+    def closing(self) -> re.Pattern:
+        return _union(self.lists.get("closing", []))
+
+    @cached_property
+    def anywhere(self) -> re.Pattern:
+        return _union(self.lists.get("anywhere", []))
+
+    @cached_property
+    def title_echo(self) -> re.Pattern:
+        return _union(self.lists.get("title echoes", []))
+
+    @property
+    def banned_openings(self) -> tuple[str, ...]:
+        """Words a reply may not start with, for engines that can steer its first token."""
+        return tuple(self.lists.get("banned openings", []))
+
+    def strip(self, text: str, titles: Sequence[str] = (), start: bool = True, cuts: list[str] | None = None) -> str:
+        """``text`` without the wrapper sentences at its start and end; at the ``start`` of a
+        section (not in a continuation, which may open mid-sentence) also without a leading
+        heading-like line, marker or repeated title. What was cut is appended to ``cuts``."""
+        head = self._strip_head(text.strip(), [t for t in titles if t], start)
+        out = self._strip_tail(head)
+        if cuts is not None:
+            cuts += [piece for piece in (_cut_before(text.strip(), head), head[len(out):].strip()) if piece]
+        return out
+
+    def find(self, text: str) -> list[str]:
+        """The sentences of ``text`` that still carry meta-talk (empty: clean)."""
+        return [s.strip() for s in split_sentences(text) if self.anywhere.search(s) or self._wrapper_edge(s)]
+
+    def remove(self, text: str) -> str:
+        """``text`` without any sentence :meth:`find` names: the last resort for a section whose
+        every rewrite kept some."""
+        kept = [s for s in split_sentences(text) if not (self.anywhere.search(s) or self._wrapper_edge(s))]
+        return "".join(kept).strip()
+
+    # ------------------------------------------------------------------ internals
+
+    def _wrapper_edge(self, sentence: str) -> bool:
+        """A sentence that is only an opening or a closing formula (a short one), wherever it is."""
+        bare = _LEAD.sub("", sentence)
+        return count_words(bare) <= 12 and bool(self.opening.match(bare) or self.closing.match(bare))
+
+    def _strip_head(self, text: str, titles: list[str], start: bool) -> str:
+        for _ in range(MAX_STRIPPED):
+            before = text
+            if start:
+                text = _drop_title(_drop_heading_line(text), titles)
+            sentences = split_sentences(text)
+            first = _LEAD.sub("", sentences[0]) if sentences else ""
+            m = self.opening.match(first)
+            if m:
+                text = _rest_of_opening(first, m) + "".join(sentences[1:])
+            text = text.strip()
+            if text == before:
+                break
+        return text
+
+    def _strip_tail(self, text: str) -> str:
+        for _ in range(MAX_STRIPPED):
+            sentences = split_sentences(text)
+            if len(sentences) < 2 or not self.closing.match(_LEAD.sub("", sentences[-1])):
+                break
+            text = "".join(sentences[:-1]).rstrip()
+        return text
+
+
+def _parse(prompts: Prompts) -> dict[str, list[str]]:
+    """The template's ``[name]`` … ``[name end]`` blocks as lists of lines."""
+    lists: dict[str, list[str]] = {}
+    current = None
+    for line in prompts.render("wrappers").splitlines():
+        line = line.strip()
+        head = re.fullmatch(r"\[([a-z ]+)\]", line)
+        if head and head.group(1).endswith(" end"):
+            current = None
+        elif head:
+            current = lists.setdefault(head.group(1), [])
+        elif line and current is not None:
+            current.append(line)
+    return lists
+
+
+def _union(patterns: list[str]) -> re.Pattern:
+    """One case-insensitive pattern; a list with a broken expression is a PromptError."""
+    from .errors import PromptError
+
+    if not patterns:
+        return re.compile(r"(?!x)x")  # matches nothing
+    try:
+        return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    except re.error as err:
+        raise PromptError(f"prompt template 'wrappers.j2': bad pattern ({err})") from None
+
+
+def _drop_heading_line(text: str) -> str:
+    """A first line that is a marker (``<<Title>>``, a quoted or bold title) or a heading: short,
+    without sentence punctuation, and followed by more text."""
+    first, _, rest = text.partition("\n")
+    if not rest.strip():
+        return text
+    heading = count_words(first) <= 12 and not _SENTENCE_END.search(first.rstrip("*_ "))
+    return rest.strip() if _MARKER_LINE.match(first) or heading else text
+
+
+def _drop_title(text: str, titles: list[str]) -> str:
+    """Text without a leading copy of one of ``titles`` (with its punctuation)."""
+    bare = _LEAD.sub("", text)
+    for title in titles:
+        if bare.lower().startswith(title.lower()) and len(bare) > len(title):
+            rest = bare[len(title):]
+            if re.match(r"[\s\"'”*:：.\-–—]", rest):
+                return re.sub(r"^[\s\"'”*:：.\-–—]+", "", rest)
+    return text
+
+
+def _cut_before(text: str, rest: str) -> str:
+    """What was cut from the start of ``text`` to leave ``rest`` (which may be re-capitalised)."""
+    if not rest:
+        return text
+    at = text.lower().rfind(rest[:40].lower())
+    return text[:at].strip() if at >= 0 else text[: max(0, len(text) - len(rest))].strip()
+
+
+def _rest_of_opening(sentence: str, match: re.Match) -> str:
+    """What a sentence that opens with a wrapper formula keeps: after an interjection ("Sure,
+    coffee began…", "好的，咖啡…") the rest; after a formula ("Here it is: Coffee began…") what
+    follows its colon on the same line; otherwise nothing."""
+    if re.search(r"[!,.:，。！：、]\s*$", match.group(0)):
+        rest = sentence[match.end():].lstrip()
+        return rest[:1].upper() + rest[1:] if count_words(rest) >= 3 else ""
+    m = re.search(r"[:：]\s*(?=\S)", sentence)
+    return sentence[m.end():] if m and count_words(sentence[m.end():]) >= 3 else ""
