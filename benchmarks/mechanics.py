@@ -34,7 +34,7 @@ TOPICS = ["The history of coffee", "How vaccines train the immune system", "The 
           "A beginner's guide to chess openings", "The life cycle of stars", "Why sleep matters for memory"]
 SIZES = [("en", 300, "A short guide to brewing pour-over coffee"), ("en", 1200, "The history of the bicycle"),
          ("en", 3000, "How the printing press changed Europe"),
-         ("en", 6000, "A practical guide to growing vegetables at home"),
+         ("en", 5000, "A practical guide to growing vegetables at home"),
          ("zh", 300, "如何冲一杯手冲咖啡"), ("zh", 1200, "中国茶文化的历史"), ("zh", 3000, "丝绸之路的历史与影响"),
          ("zh", 6000, "城市交通的未来")]
 BUCKETS = [(100, 500), (500, 2000), (2000, 5000), (5000, 20000)]

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .backends import Backend, BatchStats, ModelSpec, load_backend, server_backend
 from .checker import Checker, Scores, Thresholds, accept
-from .context import ContextBuilder
+from .context import ContextBuilder, net_words
 from .errors import Interrupted, OutputError
 from .graph import Policy, build_graph
 from .length import count_words, length_score, parse_length
@@ -354,12 +354,13 @@ def rescore(out: str | Path, *, checker: Checker | None = None,
     outline = load_outline(run.path / OUTLINE)
     finished = run.finished(outline)
     checker = checker or make_checker()
-    rows, accepted = [], {}
+    rows, accepted, owed = [], {}, outline.heading_words()
     for leaf in outline.leaves():
         if leaf.id not in finished:
             continue
         text = finished[leaf.id].text
         rows.append((leaf.id, leaf.title, checker.score(text, topic=outline.topic, title=leaf.title,
-                                                        brief=leaf.brief, budget=leaf.words, accepted=accepted)))
+                                                        brief=leaf.brief, budget=net_words(leaf.words, owed[leaf.id]),
+                                                        accepted=accepted, language=outline.language)))
         accept(accepted, leaf.title, leaf.id, text)
     return rows

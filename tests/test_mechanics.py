@@ -223,3 +223,122 @@ def test_every_section_sees_the_chapter_titles_condensed_and_bounded():
     assert ctx.chapters == [f"{i} {s.title}" for i, s in enumerate(small.sections, 1)]
     tiny = _long_outline(1)
     assert chapter_titles(tiny, "c1-1", count) == []  # the outline window already shows everything
+
+
+# ------------------------------------------------------------------ length
+
+
+def test_a_long_draft_is_cut_at_the_boundary_that_scores_best_not_under_a_ceiling():
+    from longwriter.length import count_words, fit_to_words
+
+    sentences = ["One two three four five six seven eight nine ten. "] * 12  # 120 words, 10 a sentence
+    text = "".join(sentences).strip()
+    assert count_words(fit_to_words(text, 100)) == 100
+    assert count_words(fit_to_words(text, 103)) == 100  # 100 (short by 3%) scores above 110 (over by 7%)
+    assert count_words(fit_to_words(text, 107)) == 110  # 110 (over by 3%) scores above 100 (short by 7%)
+    assert fit_to_words(text, 200) == text  # within the target: as is
+    assert count_words(fit_to_words("word " * 90 + "end.", 20)) == 20  # one huge sentence: a word cut
+
+
+def test_headings_count_towards_the_document_and_come_off_the_leaves_budgets():
+    from longwriter.context import net_words
+    from longwriter.length import count_words
+
+    outline = _long_outline(2)  # 2 chapters x 2 parts, 300 words each
+    owed = outline.heading_words()
+    lines = [line for _, line in outline.headings()]
+    assert sum(owed.values()) == sum(count_words(line.lstrip("#")) for line in lines)
+    first = outline.leaves()[0].id
+    assert owed[first] == count_words("Coffee") + count_words(lines[1].lstrip("#")) + 3  # title, chapter, own
+    ctx = ContextBuilder(outline, build_graph(outline, "chapter"), len).build(first, {}, {})
+    assert ctx.words == 300 - owed[first]
+    assert net_words(40, 30) == 20  # never below half the budget
+
+
+def test_the_report_counts_the_whole_document_headings_included(tmp_path):
+    from longwriter.backends.fake import ScriptedBackend
+    from longwriter.length import count_words
+    from longwriter.pipeline import expand
+    from longwriter.writer import WriterSettings
+
+    from .conftest import make_outline, smart_responder
+
+    result = expand(make_outline(2, 2, 800), tmp_path, backend=ScriptedBackend(smart_responder),
+                    settings=WriterSettings(check=False))
+    assert result.report.produced_words == count_words((tmp_path / "document.md").read_text())
+    assert result.report.produced_words > sum(s.words for s in result.report.sections)
+
+
+# ------------------------------------------------------------------ sampling defaults
+
+
+def test_unset_sampling_comes_from_the_model_then_from_longwriter():
+    from longwriter import defaults
+    from longwriter.writer import WriterSettings
+
+    assert WriterSettings().with_model_defaults({"temperature": 0.2, "top_p": 0.8}).temperature == 0.2
+    mixed = WriterSettings(temperature=0.9).with_model_defaults({"temperature": 0.2})
+    assert (mixed.temperature, mixed.top_p) == (0.9, defaults.TOP_P)  # the user's value wins
+    assert WriterSettings().with_model_defaults({}).temperature == defaults.TEMPERATURE
+
+
+def test_a_models_generation_config_gives_its_recommended_sampling():
+    from transformers import GenerationConfig
+
+    from longwriter.backends.transformers_backend import recommended_sampling
+
+    assert recommended_sampling(GenerationConfig(do_sample=True, temperature=0.6, top_p=0.95)) == \
+        {"temperature": 0.6, "top_p": 0.95}
+    assert recommended_sampling(GenerationConfig(bos_token_id=1, eos_token_id=2)) == {}  # transformers' 1.0 is no advice
+    assert recommended_sampling(None) == {}
+
+
+def test_the_run_uses_and_reports_the_models_recommended_sampling(tmp_path):
+    from longwriter.backends.fake import ScriptedBackend
+    from longwriter.pipeline import expand
+    from longwriter.writer import WriterSettings
+
+    from .conftest import make_outline, smart_responder
+
+    backend = ScriptedBackend(smart_responder)
+    backend.recommended = {"temperature": 0.2, "top_p": 0.8}
+    result = expand(make_outline(1, 2, 400), tmp_path, backend=backend, settings=WriterSettings(check=False))
+    prose = [r for r in backend.requests if "Write about" in r.messages[-1].content]
+    assert prose and {(r.sampling.temperature, r.sampling.top_p) for r in prose} == {(0.2, 0.8)}
+    assert result.report.sampling == {"temperature": 0.2, "top_p": 0.8, "repetition_penalty": 1.15}
+
+
+# ------------------------------------------------------------------ a Chinese run on the scripted model
+
+
+def test_a_chinese_section_written_in_english_or_wrapped_is_rewritten_in_chinese_and_counted(tmp_path):
+    """First drafts come back in English and wrapped in meta-talk; the checker rejects them with
+    Chinese feedback, the rewrites are Chinese, and the report counts what was found."""
+    from longwriter.backends.fake import ScriptedBackend
+    from longwriter.pipeline import expand
+    from longwriter.writer import WriterSettings
+
+    def respond(request):
+        user = request.messages[-1].content
+        if "概括" in user:
+            return "咖啡的起源。"
+        if "之前的一稿未被采用" in user:  # a rewrite, with the checker's Chinese feedback
+            assert "没有用中文写作" in user or "关于文章本身的话" in user
+            return ZH_BODY * 3
+        if "节“起源”" in user:
+            return "Here is the section. " + BODY * 3
+        return "好的，" + ZH_BODY * 3 + "以下是更多内容。" + ZH_BODY
+
+    outline = Outline(title="咖啡", topic="咖啡的历史", language="zh", words=200, sections=[
+        Section(id="a", title="起源", brief="咖啡的起源", words=100),
+        Section(id="b", title="传播", brief="咖啡的传播", words=100)])
+    backend = ScriptedBackend(respond)
+    checker = Checker(_Flat("minilm"), _Flat("ngrams"), Thresholds(max_redundancy=1.0, max_shared_ngrams=1.0,
+                                                                  max_repetition=1.0))
+    result = expand(outline, tmp_path, backend=backend, checker=checker, settings=WriterSettings())
+    assert all(language_share(s.text, "zh") == 1.0 and not W.find(s.text) for s in result.report.sections)
+    assert result.report.problems["wrong_language"] == 1 and result.report.problems["meta_talk"] == 1
+    assert result.report.wrapper_sections == 2  # "Here is the section." and "好的，" were cut
+    system = backend.requests[0].messages[0].content
+    assert "简体中文" in system and "You are" not in system
+    assert all(r.sampling.script == "zh" for r in backend.requests)

@@ -37,8 +37,9 @@ class SectionPrompts:
 
     def feedback(self, scores: Scores, ctx: SectionContext) -> list[str]:
         """The checker's problem codes as sentences for the rewrite, one per problem."""
-        text = self.render("feedback", problems=scores.problems, topic=self.outline.topic, language=self.outline.language,
-                                   section_title=ctx.section_title, brief=ctx.brief, closest=scores.closest)
+        text = self.render("feedback", problems=scores.problems, topic=self.outline.topic,
+                           language=self.outline.language, section_title=ctx.section_title, brief=ctx.brief,
+                           closest=scores.closest)
         return [line.strip() for line in text.splitlines() if line.strip()]
 
     def judge(self, ctx: SectionContext, text: str) -> str:
