@@ -201,6 +201,15 @@ def thresholds_option(f):
                         help="YAML file overriding checker thresholds (see README).")(f)
 
 
+def _check_prompts(folder: str | None) -> None:
+    """Compile the user's templates and meta-talk patterns now: a broken one is refused in one
+    line before any model loads."""
+    from .prompts import Prompts
+    from .wrappers import MetaTalk
+
+    MetaTalk(Prompts(folder))
+
+
 def _checker(o: dict):
     """The checker with the user's thresholds (None when --no-check). Building it is cheap:
     its embedding model loads on first use, inside the run."""
@@ -256,11 +265,10 @@ def plan(**o) -> None:
         from .outline import dump_outline
         from .pipeline import RunControl, plan_request
         from .pipeline import plan as plan_outline
-        from .prompts import Prompts
 
         _check_paths(out=o["output"], prompts_dir=o["prompts_dir"], model=o["model"])
         request = plan_request(o["topic"], o["words"], **_plan_kwargs(o))  # refuse bad input first
-        Prompts(o["prompts_dir"])
+        _check_prompts(o["prompts_dir"])
         output = _output_file(Path(o["output"]), o["force"])
         control = RunControl()
         if not o["servers"]:
@@ -309,12 +317,11 @@ def expand(outline_file: str, out: str, **o) -> None:
     def go():
         from .outline import load_outline
         from .pipeline import expand as expand_outline
-        from .prompts import Prompts
 
         _check_paths(outline=outline_file, out=out, prompts_dir=o["prompts_dir"], model=o["model"],
                      thresholds=o["thresholds_file"])
         load_outline(outline_file)  # refuse bad input before anything else
-        Prompts(o["prompts_dir"])
+        _check_prompts(o["prompts_dir"])
         checker = _checker(o)
         _write_document(lambda control, progress: expand_outline(
             Path(outline_file), out, model=_model(o), settings=_settings(o), policy=o["policy"],
@@ -336,13 +343,12 @@ def draft(out: str | None, **o) -> None:
     def go():
         from .pipeline import draft as draft_document
         from .pipeline import plan_request
-        from .prompts import Prompts
         from .store import default_out
 
         _check_paths(out=out, prompts_dir=o["prompts_dir"], model=o["model"], thresholds=o["thresholds_file"])
         request = plan_request(o["topic"], o["words"], **_plan_kwargs(o))
         target = default_out(request.topic) if out is None else out
-        Prompts(o["prompts_dir"])
+        _check_prompts(o["prompts_dir"])
         checker = _checker(o)
         _write_document(lambda control, progress: draft_document(
             request.topic, target, words=request.words, model=_model(o), prompts_dir=o["prompts_dir"],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import cached_property
 
 from .length import count_words, split_sentences
 from .prompts import Prompts
@@ -25,23 +24,12 @@ class MetaTalk:
     """The wrapper patterns of one template set (``prompts/wrappers.j2``)."""
 
     def __init__(self, prompts: Prompts | None = None) -> None:
+        """Read and compile the lists now: a broken user pattern is refused before a run starts."""
         self.lists = _parse(prompts or Prompts())
-
-    @cached_property
-    def opening(self) -> re.Pattern:
-        return _union(self.lists.get("opening", []))
-
-    @cached_property
-    def closing(self) -> re.Pattern:
-        return _union(self.lists.get("closing", []))
-
-    @cached_property
-    def anywhere(self) -> re.Pattern:
-        return _union(self.lists.get("anywhere", []))
-
-    @cached_property
-    def title_echo(self) -> re.Pattern:
-        return _union(self.lists.get("title echoes", []))
+        self.opening = _union(self.lists.get("opening", []))
+        self.closing = _union(self.lists.get("closing", []))
+        self.anywhere = _union(self.lists.get("anywhere", []))
+        self.title_echo = _union(self.lists.get("title echoes", []))
 
     @property
     def banned_openings(self) -> tuple[str, ...]:

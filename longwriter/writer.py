@@ -57,7 +57,7 @@ class SectionWriter:
             checker.wrappers = self.wrappers
         ratio = reference_ratio(count_tokens, outline.language)
         self.drafter = Drafter(self.prompts, self.sampling, settings, count_tokens, ratio, self.wrappers)
-        self.summarizer = Summarizer(contexts.graph, self.prompts, self.sampling, settings, ratio)
+        self.summarizer = Summarizer(contexts.graph, self.prompts, self.sampling, settings, ratio, self.wrappers)
         self.revisions = RevisionPolicy(checker, settings) if checker else None
 
     def task(self, section_id: str) -> Task:

@@ -342,3 +342,17 @@ def test_a_chinese_section_written_in_english_or_wrapped_is_rewritten_in_chinese
     system = backend.requests[0].messages[0].content
     assert "简体中文" in system and "You are" not in system
     assert all(r.sampling.script == "zh" for r in backend.requests)
+
+
+def test_a_broken_user_pattern_is_refused_in_one_line_before_any_model_loads(tmp_path):
+    from click.testing import CliRunner
+
+    from longwriter.cli import main
+
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    (folder / "wrappers.j2").write_text("[closing]\n(unclosed\n[closing end]\n")
+    result = CliRunner().invoke(main, ["draft", "--topic", "coffee", "--prompts-dir", str(folder),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 7 and "wrappers.j2" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
