@@ -155,6 +155,12 @@ def seed_option(f):
                         help="Changes every random draw (0 to 2^63-1).")(f)
 
 
+def sources_option(f):
+    return click.option("--sources", "sources", multiple=True, type=click.Path(),
+                        help="A file or folder of your own material (.md .txt .html .pdf .docx) to plan and "
+                        "write from, cited as [n] with a References list; repeat for more.")(f)
+
+
 def plan_options(f):
     f = click.option("--topic", "-t", required=True, help="What the document is about (may state a length).")(f)
     f = click.option("--words", "-w", type=click.IntRange(min=50, max=defaults.MAX_WORDS), default=None,
@@ -254,6 +260,7 @@ def main() -> None:
 
 @main.command()
 @plan_options
+@sources_option
 @model_options
 @click.option("--output", "-o", type=click.Path(), default="outline.yaml", show_default=True)
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
@@ -275,6 +282,7 @@ def plan(**o) -> None:
             info(f"loading model {o['model'] or 'smollm2-135m-instruct (embedded)'}...", style="dim")
         with _graceful_interrupts(control):
             outline = plan_outline(request.topic, model=_model(o), prompts_dir=o["prompts_dir"], control=control,
+                                   sources=o["sources"], progress=_Warnings(),
                                    **request.model_dump(exclude={"topic", "max_attempts"}))
         _write_text(output, dump_outline(outline))
         info(f"outline with {len(outline.leaves())} sections, {outline.words} words -> {output}")
@@ -308,6 +316,7 @@ def _write_text(path: Path, text: str) -> None:
 @main.command()
 @click.argument("outline_file", type=click.Path())
 @click.option("--out", "-o", type=click.Path(), required=True, help="Output directory (resumes if it exists).")
+@sources_option
 @write_options
 @model_options
 @seed_option
@@ -326,13 +335,14 @@ def expand(outline_file: str, out: str, **o) -> None:
         _write_document(lambda control, progress: expand_outline(
             Path(outline_file), out, model=_model(o), settings=_settings(o), policy=o["policy"],
             concurrency=o["concurrency"], prompts_dir=o["prompts_dir"], checker=checker, progress=progress,
-            control=control))
+            control=control, sources=o["sources"]))
 
     _run(go)
 
 
 @main.command()
 @plan_options
+@sources_option
 @write_options
 @model_options
 @click.option("--out", "-o", type=click.Path(), default=None,
@@ -353,9 +363,20 @@ def draft(out: str | None, **o) -> None:
         _write_document(lambda control, progress: draft_document(
             request.topic, target, words=request.words, model=_model(o), prompts_dir=o["prompts_dir"],
             plan_options=_plan_kwargs(o), settings=_settings(o), policy=o["policy"], concurrency=o["concurrency"],
-            checker=checker, progress=progress, control=control))
+            checker=checker, progress=progress, control=control, sources=o["sources"]))
 
     _run(go)
+
+
+class _Warnings:
+    """Progress for `plan`, which has no live view: stages are silent, warnings are printed."""
+
+    def stage(self, text: str) -> None: ...
+
+    def warn(self, text: str) -> None:
+        from .console import warn
+
+        warn(text)
 
 
 def _write_document(run) -> None:

@@ -31,6 +31,8 @@ class SectionContext(BaseModel):
     words: int
     outline: list[str]
     chapters: list[str] = []
+    sources: list[str] = []  # the passages of the user's sources shown, cited as [1], [2], ...
+    source_labels: list[str] = []  # where each comes from (file, heading or page), same order
     summary: str = ""
     tail: str = ""
 
@@ -104,8 +106,9 @@ class ContextBuilder:
     """Builds :class:`SectionContext` objects with fixed token allowances for each piece."""
 
     def __init__(self, outline: Outline, graph: nx.DiGraph, count: Counter, summary_tokens: int = 160,
-                 tail_tokens: int = 160) -> None:
+                 tail_tokens: int = 160, passages: dict | None = None) -> None:
         self.outline, self.graph, self.count = outline, graph, count
+        self.passages = passages or {}  # section id -> the source passages it is shown (grounding)
         self.summary_tokens, self.tail_tokens = summary_tokens, tail_tokens
         self.numbers = {s.id: ".".join(map(str, num)) for num, s in outline.walk()}
         self.chapter_of = {leaf: top.title for top in outline.sections for leaf in outline.leaf_ids_under(top.id)}
@@ -129,4 +132,6 @@ class ContextBuilder:
             chapter="" if chapter == node.title else chapter, brief=node.brief or node.title,
             words=self.words(node), outline=outline_window(self.outline, section_id),
             chapters=chapter_titles(self.outline, section_id, self.count), summary=summary, tail=tail,
+            sources=[p.text for p in self.passages.get(section_id, [])],
+            source_labels=[p.label() for p in self.passages.get(section_id, [])],
         )

@@ -14,13 +14,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict
 
 from .backends import Backend, BatchStats, ModelSpec, load_backend, server_backend
+from .backends.embedded import cache_root
 from .checker import Checker, Scores, Thresholds, accept
 from .context import ContextBuilder, net_words
 from .errors import Interrupted, OutputError
@@ -30,10 +32,13 @@ from .outline import Outline, load_outline, same_topic
 from .planner import PlanRequest, Planner, check_topic
 from .prompts import Prompts
 from .scheduler import Scheduler
-from .store import OUTLINE, REPORT, RunDir
+from .store import CACHES, OUTLINE, REPORT, RunDir
 from .writer import SectionResult, SectionWriter, WriterSettings
 
 DEFAULT_WORDS = 1200
+SOURCES_DIR = CACHES[0]  # the run directory's cache of the sources' passages and embeddings
+PLAN_SOURCE_TOKENS = 400  # what the planner is shown of the sources (headings, best passages)
+SECTION_SOURCE_TOKENS = 450  # the passages a section's prompt carries, whatever the sources' size
 log = logging.getLogger("longwriter")
 
 
@@ -138,6 +143,7 @@ class Job:
     checker: Checker | None
     progress: Progress
     control: RunControl
+    sources: Any = None  # the user's sources (a sources.SourceIndex), or None
 
 
 def target_words(topic: str, words: int | None) -> int:
@@ -182,28 +188,58 @@ def _sync(coroutine):
 
 async def aplan(topic: str, *, words: int | None = None, backend: Backend | None = None,
                 model: str | ModelSpec | None = None, prompts_dir: str | Path | None = None,
-                control: RunControl | None = None, **options) -> Outline:
+                control: RunControl | None = None, sources: Sequence[str | Path] = (),
+                progress: Progress | None = None, **options) -> Outline:
     """Async twin of :func:`plan`."""
     request, prompts, control = plan_request(topic, words, **options), Prompts(prompts_dir), control or RunControl()
+    progress = progress or Silent()
+    index = index_sources(sources, cache_root() / "sources", progress)
     backend = start_backend(backend, model, control)
     try:
-        return await Planner(backend, prompts).plan(request)
+        return await Planner(backend, prompts).plan(request, planning_lines(index, request.topic, backend))
     finally:
         await backend.aclose()
 
 
+def index_sources(paths: Sequence[str | Path], folder: Path, progress: Progress):
+    """The user's sources indexed in ``folder`` (cached by content), or None without any; a
+    skipped file is one warning line, no usable file at all an InputError (exit 5)."""
+    if not paths:
+        return None
+    from .backends.embeddings import minilm
+    from .sources import SourceIndex
+
+    progress.stage("reading the sources")
+    return SourceIndex.build(list(paths), folder, minilm(), progress.warn)
+
+
+def planning_lines(index, topic: str, backend: Backend) -> list[str]:
+    """What the planner is shown of the sources (bounded), [] without sources."""
+    return index.planning_lines(topic, backend.count_tokens, PLAN_SOURCE_TOKENS) if index else []
+
+
+def section_passages(index, outline: Outline, count) -> dict[str, list]:
+    """Each leaf's best passages for its topic, title and brief, within SECTION_SOURCE_TOKENS:
+    chosen once before writing, so resuming shows a section the same passages."""
+    if not index:
+        return {}
+    return {leaf.id: index.best(f"{outline.topic}. {leaf.title}. {leaf.brief}", count, SECTION_SOURCE_TOKENS)
+            for leaf in outline.leaves()}
+
+
 def plan(topic: str, **kwargs) -> Outline:
     """Plan an outline for ``topic`` with the model (keywords: words, backend, model,
-    prompts_dir, control, and the options audience, style, language, sections, depth, seed).
+    prompts_dir, control, sources (files or folders the outline should cover), progress, and
+    the options audience, style, language, sections, depth, seed).
     Returns the validated outline; save it with ``dump_outline``."""
     return _sync(aplan(topic, **kwargs))
 
 
 def make_checker(thresholds: Thresholds | None = None) -> Checker:
     """The standard checker: MiniLM embeddings for English, character n-grams otherwise."""
-    from .backends.embeddings import CharNgramEmbedder, MiniLMEmbedder
+    from .backends.embeddings import CharNgramEmbedder, minilm
 
-    return Checker(MiniLMEmbedder(), CharNgramEmbedder(), thresholds)
+    return Checker(minilm(), CharNgramEmbedder(), thresholds)
 
 
 def _stale(graph: nx.DiGraph, finished: dict[str, SectionResult]) -> set[str]:
@@ -227,15 +263,16 @@ async def aexpand(outline: Outline | str | Path, out: str | Path, *, backend: Ba
                   model: str | ModelSpec | None = None, settings: WriterSettings | None = None,
                   policy: Policy = "chapter", concurrency: int | None = None, prompts_dir: str | Path | None = None,
                   checker: Checker | None = None, progress: Progress | None = None,
-                  control: RunControl | None = None) -> DraftResult:
+                  control: RunControl | None = None, sources: Sequence[str | Path] = ()) -> DraftResult:
     """Async twin of :func:`expand`."""
     source = Path(outline) if isinstance(outline, (str, Path)) else None
     outline = load_outline(source) if source else outline
     progress, control = progress or Silent(), control or RunControl()
     graph, prompts = build_graph(outline, policy), Prompts(prompts_dir)
     with RunDir(out, topic=outline.topic, accept=[source] if source else [], notify=progress.warn) as run:
+        index = index_sources(sources, run.cache_dir(SOURCES_DIR), progress)
         job = Job(outline, run, start_backend(backend, model, control, progress), prompts, settings or WriterSettings(),
-                  policy, concurrency, checker, progress, control)
+                  policy, concurrency, checker, progress, control, index)
         return await _expand(job, graph)
 
 
@@ -250,19 +287,21 @@ async def adraft(topic: str, out: str | Path, *, words: int | None = None, backe
                  model: str | ModelSpec | None = None, prompts_dir: str | Path | None = None,
                  plan_options: dict | None = None, settings: WriterSettings | None = None,
                  policy: Policy = "chapter", concurrency: int | None = None, checker: Checker | None = None,
-                 progress: Progress | None = None, control: RunControl | None = None) -> DraftResult:
+                 progress: Progress | None = None, control: RunControl | None = None,
+                 sources: Sequence[str | Path] = ()) -> DraftResult:
     """Async twin of :func:`draft`."""
     request = plan_request(topic, words, **(plan_options or {}))
     progress, control, prompts = progress or Silent(), control or RunControl(), Prompts(prompts_dir)
     out = Path(out)
     with RunDir(out, topic=request.topic, accept=[out / OUTLINE], notify=progress.warn) as run:
+        index = index_sources(sources, run.cache_dir(SOURCES_DIR), progress)
         backend = start_backend(backend, model, control, progress)
         outline = _existing_outline(run, request.topic, progress)
         if outline is None:
             progress.stage("planning the outline")
-            outline = await Planner(backend, prompts).plan(request)
+            outline = await Planner(backend, prompts).plan(request, planning_lines(index, request.topic, backend))
         job = Job(outline, run, backend, prompts, settings or WriterSettings(), policy, concurrency, checker,
-                  progress, control)
+                  progress, control, index)
         return await _expand(job, build_graph(outline, policy))
 
 
@@ -293,7 +332,8 @@ async def _expand(job: Job, graph: nx.DiGraph) -> DraftResult:
 
 
 async def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]) -> DraftResult:
-    contexts = ContextBuilder(job.outline, graph, job.backend.count_tokens)
+    contexts = ContextBuilder(job.outline, graph, job.backend.count_tokens,
+                              passages=section_passages(job.sources, job.outline, job.backend.count_tokens))
     job.settings = job.settings.with_model_defaults(job.backend.recommended)
     writer = SectionWriter(job.outline, contexts, job.prompts, job.backend.count_tokens, job.settings,
                            job.checker if job.settings.check else None)

@@ -137,12 +137,16 @@ class Planner:
     def __init__(self, backend: Backend, prompts: Prompts) -> None:
         self.backend, self.prompts = backend, prompts
         self.wrappers = MetaTalk(prompts)
+        self.sources: list[str] = []
 
     def render(self, name: str, **values) -> str:
         """The template in the document's language where one exists (``plan_titles.zh``)."""
         return self.prompts.render(self.prompts.localized(name, self.language), **values)
 
-    async def plan(self, req: PlanRequest) -> Outline:
+    async def plan(self, req: PlanRequest, sources: list[str] | None = None) -> Outline:
+        """The outline for ``req``; ``sources``: lines describing the user's sources (their
+        headings and best passages, bounded), so the outline covers what they cover."""
+        self.sources = sources or []
         topic = check_topic(req.topic)
         language = req.language or ("zh" if is_cjk(topic) else "en")
         top_n, sub_n = shape(req.words, req.sections, req.depth)
@@ -196,7 +200,8 @@ class Planner:
     def _title_request(self, ask: tuple[str | None, int], have: list[str], topic: str, req: PlanRequest,
                        seed: int) -> ChatRequest:
         parent, n = ask
-        user = self.render("plan_titles", topic=topic, words=req.words, parent=parent or "", n=n)
+        user = self.render("plan_titles", topic=topic, words=req.words, parent=parent or "", n=n,
+                           sources=self.sources)
         listed = "".join(f"{k}. {t}\n" for k, t in enumerate(have, 1))
         request = self._ask(user, 24, seed, prefill=f"{listed}{len(have) + 1}.")
         request.sampling = request.sampling.model_copy(update={"stop": ("\n",), "temperature": 0.8})

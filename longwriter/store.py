@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any
 import filelock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import citations
 from .errors import LockedError, OutputError
 from .files import TooLarge, read_regular
 from .outline import Outline, dump_outline, normal_topic, slugify
@@ -32,6 +34,7 @@ STATE = "state.json"
 LOCK = ".longwriter.lock"
 OWNER = ".longwriter.owner"
 SECTIONS = "sections"
+CACHES = ("sources-index",)  # folders of derived data a run keeps (re-made from the inputs at will)
 OUTLINE = "outline.yaml"
 DOCUMENT = "document.md"
 REPORT = "report.json"
@@ -134,6 +137,7 @@ class RunDir:
         self.accept = {Path(p).resolve() for p in accept}  # the user's input files that may sit inside
         self.state = RunState()
         self._created: list[Path] = []  # folders this run made
+        self._caches: list[Path] = []  # cache folders this run made
         self._new: list[str] = []  # files this run made, relative to the run folder
         self._had_state = True  # until seen absent: a refused start never removes a run's state
         self._lock: filelock.BaseFileLock | None = None
@@ -242,6 +246,8 @@ class RunDir:
     def _ours_when_new(self, p: Path) -> bool:
         if p.name in (LOCK, OWNER) or p.name.startswith(TEMP_PREFIX) or p.resolve() in self.accept:
             return True
+        if p.name in CACHES and p.is_dir() and not p.is_symlink():
+            return True  # left by a run killed before its first save
         return p.name == SECTIONS and p.is_dir() and not any(p.iterdir())
 
     def _release(self, failed: bool) -> None:
@@ -255,6 +261,8 @@ class RunDir:
             self._lock.release()
             self._lock = None
         if failed and held and not (self.path / STATE).exists():
+            for cache in self._caches:
+                shutil.rmtree(cache, ignore_errors=True)
             for name in (LOCK, OWNER):
                 (self.path / name).unlink(missing_ok=True)
             for folder in sorted(self._created, key=lambda p: len(p.parts), reverse=True):
@@ -262,6 +270,17 @@ class RunDir:
                     folder.rmdir()  # only if empty: never removes anything else
                 except OSError:
                     pass
+
+    def cache_dir(self, name: str) -> Path:
+        """The run's cache folder ``name`` (one of CACHES), made if missing; a failed start
+        removes it with the rest of what it made."""
+        folder = self.path / name
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise OutputError(f"'{folder}' must be a plain directory; move it away")
+        if not folder.exists():
+            folder.mkdir()
+            self._caches.append(folder)
+        return folder
 
     def _remove_new_files(self) -> None:
         for rel in self._new:
@@ -402,13 +421,18 @@ class RunDir:
 
     def assemble(self, outline: Outline, results: dict[str, SectionResult]) -> str:
         """Write document.md and return its text: headings follow the outline (# title,
-        ## top level, ### below)."""
+        ## top level, ### below); citations are numbered across the document and a References
+        list of the sources cited ends it."""
+        done = [(leaf.id, results[leaf.id]) for leaf in outline.leaves() if leaf.id in results]
+        texts, cited = citations.number([(r.text.strip(), r.sources) for _, r in done])
+        text_of = {sid: text for (sid, _), text in zip(done, texts)}
         parts = []
         for node, heading in outline.headings():
             parts.append(heading + "\n")
-            if node is not None and not node.children and node.id in results:
-                parts.append(results[node.id].text.strip() + "\n")
-        document = "\n".join(parts)
+            if node is not None and node.id in text_of:
+                parts.append(text_of[node.id] + "\n")
+        refs = citations.references(cited, "参考资料" if outline.language.startswith("zh") else "References")
+        document = "\n".join(parts + ([refs] if refs else []))
         self.write(DOCUMENT, document)
         self.save_state()
         return document

@@ -12,6 +12,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+from . import citations
 from .backends.base import ChatRequest
 from .checker import Checker, Scores, accept
 from .context import ContextBuilder, SectionContext
@@ -76,6 +77,7 @@ class SectionWriter:
             plan = self.revisions.next(plan, scores, self.prompts.feedback(scores, ctx), self._accepted())
         best, scores = best_attempt(attempts)
         text = self.wrappers.remove(best.text)  # meta-talk every rewrite kept: its sentences go
+        text = citations.resolve(text, len(ctx.sources))  # a citation of nothing is removed
         removed = best.removed + [sentence[:200] for sentence in self.wrappers.find(best.text)]
         summary = yield from self.summarizer.summary(section_id, text, ctx, self.summaries)
         return SectionResult(
@@ -85,6 +87,7 @@ class SectionWriter:
             prompt_tokens=sum(d.prompt_tokens for d, _ in attempts),
             completion_tokens=sum(d.completion_tokens for d, _ in attempts),
             seconds=time.perf_counter() - started, node_hash=node.content_hash(), removed=removed,
+            sources=ctx.source_labels,
         )
 
     def _accepted(self) -> dict[str, str]:

@@ -175,7 +175,8 @@ def test_rescore_scores_every_written_section_after_a_missing_one(tmp_path, fake
 
 
 def test_rescore_scores_each_section_with_its_title_brief_and_the_sections_before_it(tmp_path, fake):
-    """rescore(): title, brief, budget and earlier sections (same titles told apart by id) go to the checker."""
+    """rescore(): title, brief, budget (less the headings before it, as the writer asked for)
+    and earlier sections (same titles told apart by id) go to the checker."""
     outline = parse_outline({"title": "Coffee", "topic": TOPIC, "words": 600, "sections": [
         {"id": "a", "title": "Same", "brief": "coffee in Yemen", "words": 1},
         {"id": "b", "title": "Same", "brief": "coffee in Venice", "words": 1},
@@ -185,7 +186,8 @@ def test_rescore_scores_each_section_with_its_title_brief_and_the_sections_befor
     rows = rescore(tmp_path, checker=spy)
     assert [(sid, title) for sid, title, _ in rows] == [("a", "Same"), ("b", "Same"), ("c", "Other")]
     assert [(c["title"], c["brief"], c["budget"]) for c in spy.calls] == \
-        [("Same", "coffee in Yemen", 200), ("Same", "coffee in Venice", 200), ("Other", "coffee in Java", 200)]
+        [("Same", "coffee in Yemen", 200 - 1 - 2), ("Same", "coffee in Venice", 200 - 2),
+         ("Other", "coffee in Java", 200 - 2)]  # "# Coffee", "## 1 Same", ...
     assert [c["accepted"] for c in spy.calls] == [[], ["Same"], ["Same", "Same (b)"]]
 
 

@@ -19,11 +19,12 @@ from longwriter.prompts import MAX_RENDER_CHARS, MAX_TEMPLATE_BYTES, Prompts, bu
 # Values like the ones the planner and writer pass to each built-in template.
 VALUES = {
     "system": {"style": "clear prose", "audience": "general readers", "language": "zh"},
-    "plan_titles": {"topic": "Coffee", "words": 1200, "parent": "", "n": 5},
+    "plan_titles": {"topic": "Coffee", "words": 1200, "parent": "", "n": 5,
+                    "sources": ["- notes.md: Origins", "> Coffee came from Ethiopia."]},
     "doc_title": {"topic": "Coffee [draft]"},
     "brief": {"topic": "Coffee", "title": "Origins", "parent": "History"},
     "section": {"title": "Coffee", "topic": "Coffee", "outline": ["1. Origins", "2. Trade"], "summary": "s",
-                "chapters": ["1 Origins", "2 Trade", "..."],
+                "chapters": ["1 Origins", "2 Trade", "..."], "sources": ["Coffee came from Ethiopia."],
                 "tail": "t", "number": 2, "section_title": "Trade", "chapter": "", "brief": "b", "words": 300,
                 "feedback": ["too short", "off topic"]},
     "summary": {"previous": "p", "section_title": "Trade", "text": "Ships carried beans.", "words": 60},

@@ -4,6 +4,7 @@ English-only and Chinese text needs no word segmentation for n-grams."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -75,6 +76,12 @@ class MiniLMEmbedder(Embedder):
         out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
         np.add.at(out, np.array(owner), vectors)
         return _normalise(out)
+
+
+@functools.cache
+def minilm() -> MiniLMEmbedder:
+    """One MiniLM per process, shared by the checker and the sources' index (it loads on first use)."""
+    return MiniLMEmbedder()
 
 
 class CharNgramEmbedder(Embedder):

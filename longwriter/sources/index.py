@@ -47,6 +47,30 @@ class SourceIndex:
     def search(self, query: str, k: int = 5) -> list[tuple[Passage, float]]:
         return self.retriever.search(query, k)
 
+    def planning_lines(self, topic: str, count, budget: int) -> list[str]:
+        """What the planner is shown, within ``budget`` tokens: the sources' headings (each file
+        and heading path once), then the passages that best match the topic."""
+        heads = dict.fromkeys(f"- {p.source}" + (f": {' > '.join(p.headings)}" if p.headings else "")
+                              for p in self.passages)
+        lines, used = [], 0
+        for line in [*heads, *(f"> {p.text}" for p in self.best(topic, count, budget // 2, k=4))]:
+            if used + count(line) > budget:
+                break
+            lines.append(line)
+            used += count(line)
+        return lines
+
+    def best(self, query: str, count, budget: int, k: int = 8) -> list[Passage]:
+        """The best passages for ``query`` that fit ``budget`` tokens together (by ``count``),
+        best first: a prompt's sources stay bounded however large the source set is."""
+        chosen, used = [], 0
+        for passage, _ in self.search(query, k):
+            n = count(passage.text)
+            if used + n <= budget:
+                chosen.append(passage)
+                used += n
+        return chosen
+
 
 def _file(path: Path, name: str, folder: Path, embedder, notify: Notify):
     """(passages, vectors) of one file, from the cache when its content is unchanged."""

@@ -64,5 +64,7 @@ class SectionResult(BaseModel):
     completion_tokens: int = 0
     seconds: float = 0.0
     node_hash: str = ""
+    sources: list[str] = Field(default_factory=list, description="labels of the source passages its "
+                               "prompt showed: its [n] cites the n-th")
     removed: list[str] = Field(default_factory=list, description="wrapper text cut from its drafts (\"Here "
                                "is...\", sign-offs), each piece at most 200 characters")

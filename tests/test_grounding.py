@@ -1,0 +1,103 @@
+"""Writing from the user's sources on the scripted model: the planner and each section see their
+passages (bounded), citations that point to nothing are removed, the document renumbers
+citations across sections and ends with a References list; bad source sets are one line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from longwriter import citations
+from longwriter.backends.fake import ScriptedBackend
+from longwriter.cli import main
+from longwriter.outline import Outline, Section
+from longwriter.pipeline import SECTION_SOURCE_TOKENS, expand, plan
+from longwriter.writer import WriterSettings
+
+from .conftest import smart_responder
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+def test_resolve_splits_groups_and_drops_citations_of_nothing():
+    assert citations.resolve("Bees swarm [1, 2]. Mites spread [3]. Honey [0] keeps [2].", 2) == \
+        "Bees swarm [1][2]. Mites spread. Honey keeps [2]."
+    assert citations.resolve("No sources [1].", 0) == "No sources."
+    assert citations.resolve("In code, a[1] and m[2][3] stay.", 0) == "In code, a[1] and m[2][3] stay."
+
+
+def test_number_renumbers_by_first_use_across_sections_and_merges_one_source():
+    texts, refs = citations.number([("A [2] and [1].", ["x.md, Intro", "y.md, Mites"]),
+                                    ("B [1] then [3].", ["y.md, Mites", "z.md"]),
+                                    ("C cites nothing.", [])])
+    assert texts == ["A [1] and [2].", "B [1] then .", "C cites nothing."]
+    assert refs == ["y.md, Mites", "x.md, Intro"]
+    assert citations.references(refs) == "## References\n\n1. y.md, Mites\n2. x.md, Intro\n"
+    assert citations.references([]) == ""
+
+
+def _citing(request) -> str:
+    """A cooperative model that cites the first passage its prompt shows, and a passage that
+    does not exist."""
+    user = request.messages[-1].content
+    if "Write about" in user and "Sources (" in user:
+        return smart_responder(request).replace(".", " [1].", 1) + " Unsupported claim [7]."
+    return smart_responder(request)
+
+
+def _outline() -> Outline:
+    return Outline(title="Notes", topic="Beekeeping and lighthouses", words=600, sections=[
+        Section(id="mites", title="Varroa mites", brief="How beekeepers count and treat varroa mites.", words=300),
+        Section(id="lens", title="The Fresnel lens", brief="Who designed the lighthouse lens and why.", words=300)])
+
+
+def test_sections_cite_their_passages_and_the_document_ends_with_references(tmp_path):
+    backend = ScriptedBackend(_citing)
+    result = expand(_outline(), tmp_path / "run", backend=backend, settings=WriterSettings(check=False),
+                    sources=[CORPUS])
+    prompts = [r.messages[-1].content for r in backend.requests if "Write about" in r.messages[-1].content]
+    assert "oxalic acid" in prompts[0] and "Fresnel" in prompts[1]  # each section its own passages
+    assert all(backend.count_tokens(p.split("Sources (")[1]) < SECTION_SOURCE_TOKENS + 100 for p in prompts)
+    document = result.document
+    body, refs = document.split("## References")
+    assert "[7]" not in document and re.findall(r"\[(\d+)\]", body) == ["1", "2"]
+    entries = re.findall(r"^\d+\. (.+)$", refs, re.M)
+    assert entries == [result.report.sections[0].sources[0], result.report.sections[1].sources[0]]
+    assert entries[0].startswith("beekeeping.md, ") and "Varroa" in entries[0]
+    assert (tmp_path / "run" / "sources-index").is_dir()
+
+
+def test_the_planner_sees_the_sources_headings_and_best_passages(tmp_path):
+    backend = ScriptedBackend(smart_responder)
+    plan("Keeping honey bees", words=600, backend=backend, sources=[CORPUS / "beekeeping.md"])
+    lists = [r.messages[-1].content for r in backend.requests if r.prefill]
+    assert all("- beekeeping.md: Beekeeping basics > Varroa mites" in p for p in lists)
+    assert any("> " in p and "honey" in p.lower() for p in lists)
+
+
+@pytest.mark.parametrize("command", ["draft", "plan"])
+def test_a_source_set_with_nothing_usable_is_exit_5_in_one_line_and_leaves_nothing(tmp_path, command):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "image.txt").write_bytes(b"\x00\x01binary")
+    out = ["--out", str(tmp_path / "run")] if command == "draft" else ["-o", str(tmp_path / "o.yaml")]
+    result = CliRunner().invoke(main, [command, "--topic", "bees", "--sources", str(empty), *out])
+    assert result.exit_code == 5, result.output
+    assert "image.txt" in result.output and "binary" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "o.yaml").exists()
+
+
+def test_a_resumed_run_reuses_the_index_and_shows_each_section_the_same_passages(tmp_path):
+    first = expand(_outline(), tmp_path / "run", backend=ScriptedBackend(_citing), settings=WriterSettings(check=False),
+                   sources=[CORPUS])
+    state = json.loads((tmp_path / "run" / "report.json").read_text())
+    (tmp_path / "run" / "sections" / "lens.md").unlink()  # one section to write again
+    again = expand(_outline(), tmp_path / "run", backend=ScriptedBackend(_citing),
+                   settings=WriterSettings(check=False), sources=[CORPUS])
+    assert again.report.resumed_sections == 1
+    assert [s.sources for s in again.report.sections] == [s["sources"] for s in state["sections"]]
+    assert again.document == first.document
