@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter as Tally
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -32,6 +32,10 @@ class Thresholds(BaseModel):
     min_length_ratio: float = Field(0.60, ge=0.0, le=10.0, description="words / budget at least")
     min_language_share: float = Field(0.80, ge=0.0, le=1.0,
                                       description="share of words in the document's language's script at least")
+    min_support: float = Field(0.56, ge=-1.0, le=1.0, description="a sentence is supported by a source "
+                               "passage when their cosine is at least this")
+    min_grounding: float = Field(0.0, ge=0.0, le=1.0, description="share of a section's sentences supported by "
+                                 "the passages it was shown, at least (0: reported only, see README)")
     min_ngram_relevance: float = Field(0.02, ge=-1.0, le=1.0, description="non-English text (character "
                                        "n-grams): cosine to the topic and to title+brief at least")
 
@@ -66,12 +70,14 @@ class Scores(BaseModel):
     length_ratio: float
     language_share: float = Field(1.0, description="share of words in the document's language")
     meta_talk: list[str] = Field(default_factory=list, description="sentences talking about the text")
+    grounding: float | None = Field(None, description="share of its sentences a source passage it was shown "
+                                    "supports (None: written without sources)")
     judge: bool | None = None
     embedder: str = Field("", description="what measured relevance and redundancy")
     closest: str = Field("", description="the accepted section it is most similar to")
     problems: list[str] = Field(default_factory=list, description="codes of the thresholds broken: off_topic, "
                                 "off_brief, retold (see closest), looped, too_short, wrong_language, "
-                                "meta_talk, judged_off")
+                                "meta_talk, ungrounded, judged_off")
 
     @property
     def passed(self) -> bool:
@@ -156,7 +162,7 @@ class Checker:
         return self.other if is_cjk(text) else self.english
 
     def score(self, text: str, *, topic: str, title: str, brief: str, budget: int,
-              accepted: Mapping[str, str], language: str | None = None) -> Scores:
+              accepted: Mapping[str, str], language: str | None = None, passages: Sequence[str] = ()) -> Scores:
         """Measure ``text``, written for a document in ``language`` (default: the topic's);
         ``accepted`` maps the finished sections it must not repeat (by title) to their text."""
         language = language or ("zh" if is_cjk(topic) else "en")
@@ -172,9 +178,20 @@ class Checker:
             repetition=max(repetition(text), duplicate_sentences(text)),
             length_ratio=count_words(text) / max(1, budget),
             language_share=language_share(text, language), meta_talk=self.wrappers.find(text), embedder=emb.name,
+            grounding=self.grounding(emb, text, passages) if passages else None,
         )
         scores.problems = self.problems(scores)
         return scores
+
+    def grounding(self, embedder: Embedder, text: str, passages: Sequence[str]) -> float:
+        """Share of ``text``'s sentences (of four words or more) whose closest passage reaches
+        ``min_support`` cosine: how much of the section its sources back."""
+        sentences = [s.strip() for s in split_sentences(text) if count_words(s) >= 4]
+        if not sentences:
+            return 1.0
+        vectors = self.encode(embedder, [*passages, *sentences])
+        best = (vectors[len(passages):] @ vectors[: len(passages)].T).max(axis=1)
+        return float((best >= self.thresholds.min_support).mean())
 
     def repeated(self, s: Scores) -> bool:
         """The section retells an accepted one (by meaning or by shared wording)."""
@@ -205,6 +222,8 @@ class Checker:
             out.append("wrong_language")
         if s.meta_talk:
             out.append("meta_talk")
+        if s.grounding is not None and s.grounding < t.min_grounding:
+            out.append("ungrounded")
         if s.judge is False:
             out.append("judged_off")
         return out

@@ -103,7 +103,7 @@ class SectionWriter:
         accepted = self._accepted()  # taken now: other sections may finish while it runs
         scores = yield Compute(lambda: self.checker.score(text, topic=self.outline.topic, title=ctx.section_title,
                                                           brief=ctx.brief, budget=ctx.words, accepted=accepted,
-                                                          language=self.outline.language))
+                                                          language=self.outline.language, passages=ctx.sources))
         if self.settings.judge:
             verdict = yield ChatRequest(messages=self.prompts.messages(self.prompts.judge(ctx, text)),
                                         sampling=self.sampling.judge())

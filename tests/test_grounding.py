@@ -101,3 +101,34 @@ def test_a_resumed_run_reuses_the_index_and_shows_each_section_the_same_passages
     assert again.report.resumed_sections == 1
     assert [s.sources for s in again.report.sections] == [s["sources"] for s in state["sections"]]
     assert again.document == first.document
+
+
+SUPPORTED = ("Beekeepers fight varroa by treating hives with oxalic or formic acid at the end of summer. "
+             "A good colony may yield between twenty and forty kilos of extra honey.")
+UNSUPPORTED = ("Bees were first domesticated in ancient Egypt around 2400 BC. "
+               "Honey never spoils because of its low water content.")
+
+
+def test_the_grounding_score_is_the_share_of_sentences_a_shown_passage_supports(checker):
+    """Calibration sentences (README): paraphrases of the corpus score 0.57-0.77 against their
+    passage, on-topic claims it does not make 0.33-0.558; min_support is 0.56."""
+    from longwriter.checker import Checker, Thresholds
+    from longwriter.sources.chunk import chunk
+    from longwriter.sources.read import read_blocks
+
+    passages = [p.text for p in chunk(read_blocks(CORPUS / "beekeeping.md"), "beekeeping.md")]
+    args = dict(topic="Keeping honey bees", title="Mites and honey", brief="Varroa and harvests", budget=40,
+                accepted={}, passages=passages)
+    assert checker.score(SUPPORTED, **args).grounding == 1.0
+    assert checker.score(UNSUPPORTED, **args).grounding == 0.0
+    assert checker.score(SUPPORTED + " " + UNSUPPORTED, **args).grounding == 0.5
+    assert checker.score(SUPPORTED, **{**args, "passages": []}).grounding is None
+    strict = Checker(checker.english, checker.other, Thresholds(min_grounding=0.6))
+    assert "ungrounded" in strict.score(SUPPORTED + " " + UNSUPPORTED, **args).problems
+    assert "ungrounded" not in strict.score(SUPPORTED, **args).problems
+
+
+def test_a_grounded_run_reports_each_sections_grounding(tmp_path, checker):
+    result = expand(_outline(), tmp_path / "run", backend=ScriptedBackend(_citing), checker=checker,
+                    settings=WriterSettings(max_attempts=1), sources=[CORPUS])
+    assert all(s.scores.grounding is not None for s in result.report.sections)

@@ -30,7 +30,7 @@ VALUES = {
     "summary": {"previous": "p", "section_title": "Trade", "text": "Ships carried beans.", "words": 60},
     "judge": {"topic": "Coffee", "section_title": "Trade", "brief": "b", "text": "Ships carried beans."},
     "feedback": {"problems": ["off_topic", "off_brief", "retold", "looped", "too_short", "judged_off",
-                              "wrong_language", "meta_talk"], "topic": "Coffee", "section_title": "Trade",
+                              "wrong_language", "meta_talk", "ungrounded"], "topic": "Coffee", "section_title": "Trade",
                  "brief": "b", "closest": "Origins", "language": "zh"},
     "wrappers": {},
 }
