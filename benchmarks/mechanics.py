@@ -12,7 +12,7 @@ included, as LongBench-Write counts it), the share of sections whose drafts carr
 text before cleaning and after it, and the share of Chinese sections not in Chinese.
 
     python -m benchmarks.mechanics --part sampling [--topics 4] [--words 600]
-    python -m benchmarks.mechanics --part length [--only en300,zh1200]
+    python -m benchmarks.mechanics --part length [--only en300,zh1200] [--no-check]
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def length_part(args) -> None:
             continue
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
-            result = draft(topic, out, words=words, backend=backend)
+            result = draft(topic, out, words=words, backend=backend, settings=WriterSettings(check=not args.no_check))
         sections = result.report.sections
         produced = count_words(result.document)
         lines.append((lang, words, produced, length_score(words, produced),
@@ -111,6 +111,7 @@ def main() -> None:
     ap.add_argument("--words", type=int, default=600)
     ap.add_argument("--settings", default="0.7/0.9,0.2/0.9", help="temperature/top_p pairs, comma-separated")
     ap.add_argument("--only", default="", help="length cases such as en300,zh1200 (default: all)")
+    ap.add_argument("--no-check", action="store_true", help="length part: the checker off (faster)")
     args = ap.parse_args()
     (sampling_part if args.part == "sampling" else length_part)(args)
 

@@ -189,11 +189,13 @@ def test_two_sections_asked_one_distinct_title_is_enough():
     assert [s.title for s in outline.sections] == ["Beans"]
 
 
-def test_a_chapter_without_any_usable_subtitle_is_a_planning_error_naming_it():
-    """titles(): a chapter whose subtitles are all unusable names that chapter in the error."""
+def test_a_chapter_without_any_usable_subtitle_is_written_as_one_section():
+    """titles(): a chapter whose subtitles are all unusable stays undivided (measured: a 5,000-word
+    plan of the embedded model failed on one such chapter) instead of failing the plan."""
     responder = _titles_by_position(["Beans", "Cafes"], subs={"Beans": [], "Cafes": ["Vienna", "London"]})
-    with pytest.raises(PlanningError, match=r"for chapter 'Beans' \(needed 2\)"):
-        _plan(responder, words=1200, sections=2, depth=2)
+    outline, _ = _plan(responder, words=1200, sections=2, depth=2)
+    assert [len(s.children) for s in outline.sections] == [0, 2]
+    assert sum(leaf.words for leaf in outline.leaves()) == 1200
 
 
 def test_duplicate_titles_are_resampled_a_bounded_number_of_times():
