@@ -47,21 +47,17 @@ class MetaTalk:
         return out
 
     def find(self, text: str) -> list[str]:
-        """The sentences of ``text`` that still carry meta-talk (empty: clean)."""
-        return [s.strip() for s in split_sentences(text) if self.anywhere.search(s) or self._wrapper_edge(s)]
+        """The sentences of ``text`` that still carry meta-talk (empty: clean). Only the
+        ``[anywhere]`` patterns count here: an opening or closing formula is wrapper text at a
+        section's edge only ("If you have any questions…" ends a reply, not a paragraph)."""
+        return [s.strip() for s in split_sentences(text) if self.anywhere.search(s)]
 
     def remove(self, text: str) -> str:
         """``text`` without any sentence :meth:`find` names: the last resort for a section whose
         every rewrite kept some."""
-        kept = [s for s in split_sentences(text) if not (self.anywhere.search(s) or self._wrapper_edge(s))]
-        return "".join(kept).strip()
+        return "".join(s for s in split_sentences(text) if not self.anywhere.search(s)).strip()
 
     # ------------------------------------------------------------------ internals
-
-    def _wrapper_edge(self, sentence: str) -> bool:
-        """A sentence that is only an opening or a closing formula (a short one), wherever it is."""
-        bare = _LEAD.sub("", sentence)
-        return count_words(bare) <= 12 and bool(self.opening.match(bare) or self.closing.match(bare))
 
     def _strip_head(self, text: str, titles: list[str], start: bool) -> str:
         for _ in range(MAX_STRIPPED):

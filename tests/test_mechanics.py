@@ -356,3 +356,14 @@ def test_a_broken_user_pattern_is_refused_in_one_line_before_any_model_loads(tmp
                                        "--out", str(tmp_path / "out")])
     assert result.exit_code == 7 and "wrappers.j2" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("prose", [
+    "Plant tomatoes in May. If you have a garden, start with two plants.",
+    "This is the story of coffee. It begins in Ethiopia.",
+    "The new version of the loom doubled output. Weavers protested.",
+    "Note that the beans must dry. Would you believe it took weeks?",
+    "茶叶要避光保存。如果你有一个花园，可以自己种茶。",
+])
+def test_sentences_that_only_resemble_wrappers_stay_at_the_edges_and_inside(prose):
+    assert W.strip(prose) == prose and W.find(prose) == []
