@@ -30,16 +30,29 @@ def script(char: str) -> str:
         return ""
 
 
+def _words(text: str):
+    """(word, script) for each counted word of ``text``: every CJK-like character on its own,
+    any other word by the script of its first letter; numbers belong to no script."""
+    for ch in text:
+        if script(ch) in _CJK_LIKE:
+            yield ch, script(ch)
+    for word in _WORD.findall(text):
+        letters = [script(ch) for ch in word if ch.isalpha() and script(ch) not in _CJK_LIKE]
+        if letters:
+            yield word, letters[0]
+
+
 def language_share(text: str, language: str) -> float:
     """Share of ``text``'s words written in ``language``'s script (1.0 for a text with
     no words). A CJK character counts as one word, as :func:`count_words` counts; any other
     word counts once, by the script of its first letter; numbers do not count."""
-    wanted, hits, total = scripts_of(language), 0, 0
-    for ch in text:
-        if script(ch) in _CJK_LIKE:
-            total, hits = total + 1, hits + (script(ch) in wanted)
-    for word in _WORD.findall(text):
-        letters = [script(ch) for ch in word if ch.isalpha() and script(ch) not in _CJK_LIKE]
-        if letters:  # numbers belong to no language
-            total, hits = total + 1, hits + (letters[0] in wanted)
-    return hits / total if total else 1.0
+    wanted = scripts_of(language)
+    found = [name in wanted for _, name in _words(text)]
+    return sum(found) / len(found) if found else 1.0
+
+
+def foreign_words(text: str, language: str) -> list[str]:
+    """The words of ``text`` (CJK characters one by one) written in a script ``language`` is
+    not written in: "PURCELYLAND" in a Chinese title."""
+    wanted = scripts_of(language)
+    return [word for word, name in _words(text) if name not in wanted]

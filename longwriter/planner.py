@@ -17,7 +17,7 @@ from .length import is_cjk
 from .outline import (MAX_TOPIC_CHARS, MAX_WORDS, MIN_LEAF_WORDS, Outline, Section, distribute, normal_topic,
                       rebalance, slugify)
 from .prompts import Prompts
-from .titling import brief_sentence, document_title
+from .titling import document_title, stray_words, usable_brief
 from .wrappers import MetaTalk
 
 MAX_SEED = defaults.MAX_SEED
@@ -98,7 +98,9 @@ _WEAK_ENDINGS = {"a", "an", "the", "of", "to", "in", "on", "and", "or", "as", "f
 def clean_title(line: str) -> str:
     """One title from a generated list line: markdown, quotes and any trailing description
     ("Title - what it covers", "Title: ...", "Title (notes)") removed; '' if unusable."""
-    line = line.strip().splitlines()[0] if line.strip() else ""
+    # U+FFFD: half a character the token limit or byte-level decoding left; never part of a title.
+    line = line.replace("\ufffd", "").strip()
+    line = line.splitlines()[0] if line else ""
     line = re.sub(r"[*_`#]+", "", line)
     line = re.split(r"\s+[-–—]\s+|[:;(（：；]|\.\s", line)[0]
     line = line.strip(" \"'“”.,-")
@@ -125,10 +127,12 @@ def _duplicate(title: str, siblings: list[str], parent: str | None, topic: str) 
     return parent is None and k in _key(topic)
 
 
-def _in_script(title: str, language: str) -> bool:
-    """A Chinese document's titles must contain Chinese characters: a small model asked in
+def _in_script(title: str, topic: str, language: str) -> bool:
+    """A Chinese document's titles must be mostly Chinese characters, and no title may carry
+    words of another script (or long numbers) the topic does not have: a small model asked in
     Chinese sometimes answers in English, and the sections would follow the titles."""
-    return bool(title) and (not language.startswith("zh") or is_cjk(title))
+    cjk_doc = language.lower().startswith(("zh", "ja"))
+    return bool(title) and cjk_doc == is_cjk(title) and not stray_words(title, topic, language)
 
 
 class Planner:
@@ -169,7 +173,7 @@ class Planner:
     def _ask(self, user: str, max_tokens: int, seed: int, prefill: str = "") -> ChatRequest:
         return ChatRequest(messages=[Message(role="system", content=self.system), Message(role="user", content=user)],
                            prefill=prefill, sampling=Sampling(max_new_tokens=max_tokens, temperature=defaults.TEMPERATURE,
-                                                              repetition_penalty=1.2, seed=seed))
+                                                              repetition_penalty=1.2, seed=seed, script=self.language))
 
     async def titles(self, asks: list[tuple[str | None, int]], topic: str, req: PlanRequest) -> list[list[str]]:
         """For each (parent title or None, n): n distinct titles. The list format is enforced by
@@ -184,7 +188,7 @@ class Planner:
             batch = [self._title_request(asks[i], found[i], topic, req, seed=(req.seed + rnd) % (MAX_SEED + 1)) for i in todo]
             for i, done in zip(todo, await self._complete(batch)):
                 title = clean_title(done.text)
-                if title and not _duplicate(title, found[i], asks[i][0], topic) and _in_script(title, self.language):
+                if title and not _duplicate(title, found[i], asks[i][0], topic) and _in_script(title, topic, self.language):
                     found[i].append(title)
                 else:
                     misses[i] += 1
@@ -214,7 +218,8 @@ class Planner:
                   for t, p in pairs]
         out = await self._complete(batch)
         title = document_title(out[0].text, topic, self.language, self.wrappers)
-        return title, {pair: brief_sentence(c.text, self.wrappers) or pair[0] for pair, c in zip(pairs, out[1:])}
+        return title, {pair: usable_brief(c.text, pair[0], self.language, self.wrappers)
+                       for pair, c in zip(pairs, out[1:])}
 
     def assemble(self, tops: list[str], subs: list[list[str]], briefs: dict, words: int) -> list[Section]:
         """Sections with unique slug ids and budgets split evenly (rebalanced afterwards)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from .language import foreign_words, language_share
 from .length import count_words, is_cjk, split_sentences
 from .wrappers import MetaTalk
 
@@ -13,6 +14,8 @@ MAX_TITLE_WORDS = 15  # English words; a CJK title may have twice as many charac
 MAX_BRIEF_CHARS = 300
 GLUED_REST = 7  # "Coffeethesagement": a topic word with 7+ more letters glued on is a broken word
 LONG_WORD = 16  # a word this long that the topic does not have is most likely broken
+LONG_NUMBER = 6  # digits: a year or a count fits in fewer; "17598624" in a title is token noise
+MIN_BRIEF_SHARE = 0.8  # as the checker's min_language_share
 _SMALL = {"a", "an", "the", "of", "to", "in", "on", "and", "or", "for", "at", "by", "with", "vs"}
 
 
@@ -35,7 +38,7 @@ def title_problem(title: str, topic: str, language: str, wrappers: MetaTalk) -> 
         return "echoes the request"
     if count_words(title) > MAX_TITLE_WORDS * (2 if cjk_doc else 1):
         return "too long"
-    if cjk_doc != is_cjk(title):
+    if cjk_doc != is_cjk(title) or stray_words(title, topic, language):
         return "in another script"
     return "broken word" if broken_word(title, topic) else ""
 
@@ -52,6 +55,25 @@ def broken_word(title: str, topic: str) -> str:
         if glued or len(word) >= LONG_WORD or re.search(r"[a-z][A-Z]", word):
             return word
     return ""
+
+
+def stray_words(text: str, topic: str, language: str) -> list[str]:
+    """Words of ``text`` in another script than the document's, and long numbers, that the topic
+    does not have: "PURCELYLAND" and "17598624" in a Chinese title, but "Python" in a title of
+    "Python 入门" is the user's own word."""
+    known = topic.lower()
+    numbers = [n for n in re.findall(r"\d+", text) if len(n) >= LONG_NUMBER]
+    return [w for w in foreign_words(text, language) + numbers if w.lower() not in known]
+
+
+def usable_brief(raw: str, title: str, language: str, wrappers: MetaTalk) -> str:
+    """:func:`brief_sentence` of the model's brief when it is in the document's language and
+    says nothing about itself; else the section's title, which the writer can always work from
+    ("I'm glad you found my explanation helpful." is no brief for a Chinese section)."""
+    brief = brief_sentence(raw, wrappers)
+    if not brief or wrappers.find(brief) or language_share(brief, language) < MIN_BRIEF_SHARE:
+        return title
+    return brief
 
 
 def fallback_title(topic: str, language: str) -> str:

@@ -9,10 +9,10 @@ from longwriter.checker import Checker, Thresholds
 from longwriter.context import ContextBuilder, chapter_titles
 from longwriter.errors import PromptError
 from longwriter.graph import build_graph
-from longwriter.language import language_share
+from longwriter.language import foreign_words, language_share
 from longwriter.outline import Outline, Section
 from longwriter.prompts import Prompts
-from longwriter.titling import brief_sentence, broken_word, document_title, fallback_title
+from longwriter.titling import brief_sentence, broken_word, document_title, fallback_title, stray_words, usable_brief
 from longwriter.writing.drafting import clean_section_text
 from longwriter.wrappers import MetaTalk
 
@@ -171,6 +171,26 @@ def test_chinese_titles():
     assert document_title("《咖啡简史》", "咖啡的历史", "zh", W) == "咖啡简史"
     assert document_title("以下是标题：咖啡", "咖啡的历史", "zh", W) == "咖啡的历史"
     assert fallback_title("咖啡的历史。", "zh") == "咖啡的历史"
+
+
+def test_a_title_with_words_of_another_script_or_long_numbers_falls_back_unless_the_topic_has_them():
+    assert foreign_words("可以提到；17598624-PURCELYLAND", "zh") == ["PURCELYLAND"]
+    assert foreign_words("Café 咖啡", "en") == ["咖", "啡"]
+    assert stray_words("可以提到；17598624-PURCELYLAND", "茶文化", "zh") == ["PURCELYLAND", "17598624"]
+    assert document_title("可以提到；17598624-PURCELYLAND", "茶文化", "zh", W) == "茶文化"
+    assert document_title("Python 编程入门", "写一篇关于Python编程的文章", "zh", W) == "Python 编程入门"
+    assert document_title("咖啡的1000年", "咖啡的历史", "zh", W) == "咖啡的1000年"  # a year or count is fine
+
+
+@pytest.mark.parametrize(("raw", "title", "language", "brief"), [
+    ("I'm glad you found my explanation helpful.", "茶的起源", "zh", "茶的起源"),  # English chat
+    ("I'm glad you found my explanation helpful.", "Roasting", "en", "Roasting"),  # chat in any language
+    ("This section explains roasting.", "烘焙", "zh", "烘焙"),  # another language
+    ("这一节讲述茶的起源。", "茶的起源", "zh", "这一节讲述茶的起源。"),
+    ("It explains how beans are roasted.", "Roasting", "en", "It explains how beans are roasted."),
+])
+def test_a_brief_in_another_language_or_that_is_chat_becomes_the_sections_title(raw, title, language, brief):
+    assert usable_brief(raw, title, language, W) == brief
 
 
 def test_broken_words():

@@ -116,6 +116,27 @@ def test_a_chinese_plan_resamples_english_titles_and_drops_a_title_prefix():
     assert outline.title == "中国茶文化"
 
 
+def test_a_chinese_plan_drops_latin_noise_half_characters_and_an_english_chat_brief():
+    """What the 135M model once gave a Chinese plan (CI, 2026-11): a title with Latin noise and a
+    long number, a section title ending in half a character, a brief that is English chat. The
+    title falls back to the topic, the noise title is re-sampled, the brief becomes the title."""
+    answers = iter([" 茶道 PURCELYLAND", " 科第天上弢松测攪探言句以\ufffd", " 茶马古道"] + [" 茶文化"] * 20)
+
+    def noisy(request):
+        user = request.messages[-1].content
+        if request.prefill:
+            return next(answers)
+        if is_title_request(user):
+            return "可以提到；17598624-PURCELYLAND"
+        return "I'm glad you found my explanation helpful."
+
+    outline = run_plan(Planner(ScriptedBackend(noisy), Prompts()),
+                       PlanRequest(topic="写一篇关于茶文化的短文", words=300, sections=2, depth=1))
+    assert [s.title for s in outline.sections] == ["科第天上弢松测攪探言句以", "茶马古道"]
+    assert outline.title == "写一篇关于茶文化的短文"
+    assert [s.brief for s in outline.sections] == [s.title for s in outline.sections]
+
+
 def run_plan(planner, request):
     """Planner.plan is a coroutine: run it as the sync API does."""
     return asyncio.run(planner.plan(request))
