@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from . import citations
 from .backends.embeddings import Embedder
 from .errors import InputError, OutlineError
 from .language import language_share
@@ -34,6 +35,8 @@ class Thresholds(BaseModel):
                                       description="share of words in the document's language's script at least")
     min_support: float = Field(0.56, ge=-1.0, le=1.0, description="a sentence is supported by a source "
                                "passage when their cosine is at least this")
+    min_ngram_support: float = Field(0.09, ge=-1.0, le=1.0, description="non-English text (character "
+                                     "n-grams): min_support on that scale")
     min_grounding: float = Field(0.0, ge=0.0, le=1.0, description="share of a section's sentences supported by "
                                  "the passages it was shown, at least (0: reported only, see README)")
     min_ngram_relevance: float = Field(0.02, ge=-1.0, le=1.0, description="non-English text (character "
@@ -186,12 +189,33 @@ class Checker:
     def grounding(self, embedder: Embedder, text: str, passages: Sequence[str]) -> float:
         """Share of ``text``'s sentences (of four words or more) whose closest passage reaches
         ``min_support`` cosine: how much of the section its sources back."""
+        found, floor = self.support(embedder, text, passages), self.support_floor(embedder)
+        return sum(cos >= floor for _, _, cos in found) / len(found) if found else 1.0
+
+    def support_floor(self, embedder: Embedder) -> float:
+        """The cosine at which a passage supports a sentence, on ``embedder``'s scale (MiniLM's
+        and character n-grams' differ: README, grounding calibration)."""
+        return self.thresholds.min_support if embedder is self.english else self.thresholds.min_ngram_support
+
+    def support(self, embedder: Embedder, text: str, passages: Sequence[str]) -> list[tuple[str, int, float]]:
+        """Each sentence of ``text`` of four words or more, with the index of its closest
+        passage and their cosine."""
         sentences = [s.strip() for s in split_sentences(text) if count_words(s) >= 4]
-        if not sentences:
-            return 1.0
+        if not sentences or not passages:
+            return []
         vectors = self.encode(embedder, [*passages, *sentences])
-        best = (vectors[len(passages):] @ vectors[: len(passages)].T).max(axis=1)
-        return float((best >= self.thresholds.min_support).mean())
+        sims = vectors[len(passages):] @ vectors[: len(passages)].T
+        return [(s, int(row.argmax()), float(row.max())) for s, row in zip(sentences, sims)]
+
+    def attribute(self, text: str, passages: Sequence[str]) -> tuple[str, int]:
+        """``text`` with a citation [n] attached to each sentence that cites nothing but that
+        its n-th shown passage supports (as grounding counts), and
+        how many were attached: a small model seldom cites, and a supported claim deserves its
+        source. A sentence the model cited keeps its own citations."""
+        embedder = self.embedder_for(text)
+        found, floor = self.support(embedder, text, passages), self.support_floor(embedder)
+        marks = [(s, i + 1) for s, i, cos in found if cos >= floor and not citations.cites(s)]
+        return citations.attach(text, marks), len(marks)
 
     def repeated(self, s: Scores) -> bool:
         """The section retells an accepted one (by meaning or by shared wording)."""

@@ -9,6 +9,8 @@ import re
 from collections.abc import Sequence
 
 # A run of citations: [1], [1, 2], [1][2]; not an index such as a[1] or m[2][3] in code.
+_CLOSING = ".!?。！？…\"'”’)） \t"  # what ends a sentence after its last word
+_CJK_END = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]$")
 _RUN = re.compile(r"(?<![\w\]\[])(?:\[\d+(?:\s*[,，、;]\s*\d+)*\])+")
 
 
@@ -22,6 +24,26 @@ def resolve(text: str, shown: int) -> str:
 
     out = _RUN.sub(keep, text)
     return re.sub(r"[ \t]+([.,;:!?。，；：！？])", r"\1", re.sub(r"[ \t]{2,}", " ", out))
+
+
+def cites(sentence: str) -> bool:
+    """Whether ``sentence`` carries a citation marker."""
+    return bool(_RUN.search(sentence))
+
+
+def attach(text: str, marks: Sequence[tuple[str, int]]) -> str:
+    """``text`` with marker [n] put at the end of each (sentence, n) of ``marks`` (sentences of
+    ``text``, in order), before its closing punctuation: "Bees swarm in May [2]."."""
+    out, pos = [], 0
+    for sentence, n in marks:
+        at = text.find(sentence, pos)
+        if at < 0:
+            continue
+        end = at + len(sentence.rstrip(_CLOSING))
+        space = "" if _CJK_END.search(text[at:end]) else " "
+        out += [text[pos:end], f"{space}[{n}]"]
+        pos = end
+    return "".join(out) + text[pos:]
 
 
 def number(sections: Sequence[tuple[str, Sequence[str]]]) -> tuple[list[str], list[str]]:
@@ -45,3 +67,15 @@ def references(entries: Sequence[str], heading: str = "References") -> str:
     if not entries:
         return ""
     return f"## {heading}\n\n" + "\n".join(f"{i}. {label}" for i, label in enumerate(entries, 1)) + "\n"
+
+
+def heading_for(language: str) -> str:
+    """The References section's heading in the document's language."""
+    return "参考资料" if language.lower().startswith("zh") else "References"
+
+
+def body(document: str, language: str) -> str:
+    """``document`` without the References list :func:`references` ended it with: the list is
+    apparatus, not the prose a length target asks for, so it is not counted."""
+    m = re.search(rf"\n## {re.escape(heading_for(language))}\n\n(\d+\. [^\n]*\n)+\Z", document)
+    return document[: m.start()] if m else document

@@ -409,6 +409,8 @@ def check(run_dir: str, worst: int, thresholds_file: str | None) -> None:
         rows = rescore(run_dir, checker=_checker({"thresholds_file": thresholds_file}), notify=warn)
         scores_table(rows, worst)
         failing = sum(1 for _, _, s in rows if not s.passed)
-        click.echo(f"{len(rows)} sections scored, {failing} failing")
+        grounded = [s.grounding for _, _, s in rows if s.grounding is not None]
+        mean = f", grounding {sum(grounded) / len(grounded):.2f} on average" if grounded else ""
+        click.echo(f"{len(rows)} sections scored, {failing} failing{mean}")
 
     _run(go)

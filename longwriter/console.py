@@ -108,13 +108,16 @@ def scores_table(rows, worst: int) -> None:
     if not chosen:
         return
     table = Table(title="Sections, worst first")
-    for col in ("section", "topic", "brief", "redund.", "shared 4g", "repet.", "length", "problems"):
+    grounded = any(r[2].grounding is not None for r in chosen)  # a column only for a run with sources
+    for col in ("section", "topic", "brief", "redund.", "shared 4g", "repet.", "length",
+                *(("grounded",) if grounded else ()), "problems"):
         table.add_column(col)
     for sid, title, s in chosen:
         scores = (s.topic_relevance, s.brief_relevance, s.redundancy, s.shared_ngrams, s.repetition, s.length_ratio)
+        ground = (Text("-" if s.grounding is None else f"{s.grounding:.2f}"),) if grounded else ()
         labels = [f"{p} ({s.closest})" if p == "retold" and s.closest else p for p in s.problems]
         problems = Text("\n".join(printable(p, True) for p in labels)) if labels else Text("ok", style="green")
         table.add_row(Text.assemble(printable(sid, True), "\n", (printable(title, True), "dim")),
-                      *(Text(f"{v:.2f}") for v in scores),
+                      *(Text(f"{v:.2f}") for v in scores), *ground,
                       problems)
     (out or Console()).print(table)

@@ -9,8 +9,9 @@ from collections.abc import Callable
 import networkx as nx
 from pydantic import BaseModel
 
+from . import citations
 from .graph import previous_in_chain
-from .length import split_sentences
+from .length import count_words, split_sentences
 from .outline import Outline
 
 Counter = Callable[[str], int]
@@ -97,9 +98,25 @@ def _cut_words(text: str, limit: int, count: Counter, from_end: bool) -> str:
     return ""
 
 
-def net_words(budget: int, headings: int) -> int:
-    """A section's words of prose: its budget less the headings before it (at most half of it)."""
-    return max(budget - headings, (budget + 1) // 2)
+def net_words(budget: int, owed: int) -> int:
+    """A section's words of prose: its budget less what it owes to headings and References
+    entries (at most half of it)."""
+    return max(budget - owed, (budget + 1) // 2)
+
+
+def owed_words(outline: Outline, labels: dict[str, list[str]]) -> dict[str, int]:
+    """Words each leaf's budget owes to what the document prints besides prose: the headings
+    before it, and the References entries its passages (``labels``, by leaf id) may add (each
+    source once, the heading with the first). The whole response counts, as LongBench-Write
+    counts it; every entry shown is reserved, since attached citations cite most of them."""
+    owed, seen = dict(outline.heading_words()), set()
+    heading = count_words(citations.heading_for(outline.language))
+    for leaf in outline.leaves():
+        new = [label for label in dict.fromkeys(labels.get(leaf.id, [])) if label not in seen]
+        owed[leaf.id] += sum(count_words(f"{len(seen) + i}. {label}") for i, label in enumerate(new, 1))
+        owed[leaf.id] += heading if new and not seen else 0
+        seen.update(new)
+    return owed
 
 
 class ContextBuilder:
@@ -112,11 +129,12 @@ class ContextBuilder:
         self.summary_tokens, self.tail_tokens = summary_tokens, tail_tokens
         self.numbers = {s.id: ".".join(map(str, num)) for num, s in outline.walk()}
         self.chapter_of = {leaf: top.title for top in outline.sections for leaf in outline.leaf_ids_under(top.id)}
-        self.heading_words = outline.heading_words()
+        self.owed = owed_words(outline, {k: [p.label() for p in v] for k, v in self.passages.items()})
 
     def words(self, node) -> int:
-        """The prose a leaf is asked for: the headings count towards the document's length."""
-        return net_words(node.words, self.heading_words.get(node.id, 0))
+        """The prose a leaf is asked for: headings and References entries count towards the
+        document's length."""
+        return net_words(node.words, self.owed.get(node.id, 0))
 
     def build(self, section_id: str, texts: dict[str, str], summaries: dict[str, str]) -> SectionContext:
         """Context for ``section_id`` given the finished sections' texts and rolling summaries."""

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from .backends import Backend, BatchStats, ModelSpec, load_backend, server_backend
 from .backends.embedded import cache_root
 from .checker import Checker, Scores, Thresholds, accept
-from .context import ContextBuilder, net_words
+from .context import ContextBuilder, net_words, owed_words
 from .errors import Interrupted, OutputError
 from .graph import Policy, build_graph
 from .length import count_words, length_score, parse_length
@@ -106,6 +106,7 @@ class Report(BaseModel):
     sampling: dict = {}  # the section sampling used (temperature, top_p: the user's, the model's or ours)
     problems: dict[str, int] = {}  # drafts the checker found each problem in (wrong_language, meta_talk, ...)
     wrapper_sections: int = 0  # sections whose drafts had wrapper text cut ("Here is...", sign-offs)
+    attributed_citations: int = 0  # citations attached to supported sentences the model left uncited
     sections: list[SectionResult]
 
     @staticmethod
@@ -324,7 +325,7 @@ async def _expand(job: Job, graph: nx.DiGraph) -> DraftResult:
     run.save_outline(job.outline)
     finished = run.finished(job.outline)
     finished = {k: v for k, v in finished.items() if k not in _stale(graph, finished)}
-    if job.settings.check and job.checker is None:
+    if (job.settings.check or job.sources) and job.checker is None:  # sources: it attaches citations
         job.progress.stage("loading the checker's embedding model")
         job.checker = make_checker()
     job.control.check()
@@ -336,7 +337,7 @@ async def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]
                               passages=section_passages(job.sources, job.outline, job.backend.count_tokens))
     job.settings = job.settings.with_model_defaults(job.backend.recommended)
     writer = SectionWriter(job.outline, contexts, job.prompts, job.backend.count_tokens, job.settings,
-                           job.checker if job.settings.check else None)
+                           job.checker if job.settings.check else None, job.checker if job.sources else None)
     results: dict[str, SectionResult] = dict(finished)
     for sid, r in finished.items():
         writer.texts[sid], writer.summaries[sid] = r.text, r.summary
@@ -374,13 +375,14 @@ def _assemble_quietly(job: Job, results: dict[str, SectionResult]) -> None:
 def _finish(job: Job, results: dict[str, SectionResult], document: str, seconds: float,
             resumed: int) -> DraftResult:
     ordered = [results[leaf.id] for leaf in job.outline.leaves()]
-    produced = count_words(document)  # headings included, as LongBench-Write counts the whole response
+    produced = count_words(document)  # headings and References too: LongBench-Write counts the whole response
     report = Report(model=job.backend.name, policy=job.policy, required_words=job.outline.words,
                     produced_words=produced, length_score=round(length_score(job.outline.words, produced), 1),
                     seconds=round(seconds, 2), completion_tokens=sum(r.completion_tokens for r in ordered),
                     resumed_sections=resumed, engine=job.backend.report(),
                     sampling={k: getattr(job.settings, k) for k in ("temperature", "top_p", "repetition_penalty")},
                     problems=Report.count_problems(ordered), wrapper_sections=sum(1 for r in ordered if r.removed),
+                    attributed_citations=sum(r.attributed for r in ordered),
                     sections=ordered)
     job.run.save_json(REPORT, report.model_dump(mode="json"))
     return DraftResult(outline=job.outline, directory=job.run.path, document=document, report=report)
@@ -394,13 +396,15 @@ def rescore(out: str | Path, *, checker: Checker | None = None,
     outline = load_outline(run.path / OUTLINE)
     finished = run.finished(outline)
     checker = checker or make_checker()
-    rows, accepted, owed = [], {}, outline.heading_words()
+    rows, accepted = [], {}
+    owed = owed_words(outline, {sid: r.sources for sid, r in finished.items()})
     for leaf in outline.leaves():
         if leaf.id not in finished:
             continue
         text = finished[leaf.id].text
         rows.append((leaf.id, leaf.title, checker.score(text, topic=outline.topic, title=leaf.title,
                                                         brief=leaf.brief, budget=net_words(leaf.words, owed[leaf.id]),
-                                                        accepted=accepted, language=outline.language)))
+                                                        accepted=accepted, language=outline.language,
+                                                        passages=finished[leaf.id].passages)))
         accept(accepted, leaf.title, leaf.id, text)
     return rows

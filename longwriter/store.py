@@ -431,7 +431,7 @@ class RunDir:
             parts.append(heading + "\n")
             if node is not None and node.id in text_of:
                 parts.append(text_of[node.id] + "\n")
-        refs = citations.references(cited, "参考资料" if outline.language.startswith("zh") else "References")
+        refs = citations.references(cited, citations.heading_for(outline.language))
         document = "\n".join(parts + ([refs] if refs else []))
         self.write(DOCUMENT, document)
         self.save_state()

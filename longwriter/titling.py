@@ -24,9 +24,21 @@ def document_title(raw: str, topic: str, language: str, wrappers: MetaTalk) -> s
     # A trailing U+FFFD is a character the token limit cut in half: drop it, keep the title.
     title = next((ln.strip() for ln in raw.replace("\ufffd", "").splitlines() if ln.strip()), "")
     title = re.sub(r"^(title|标题)\s*[:：]\s*", "", title.strip("\"'“”*# "), flags=re.I).strip("\"'“”*#《》 ")
+    title = drop_repeated_subtitle(title)
     if title_problem(title, topic, language, wrappers):
         return fallback_title(topic, language)
     return title
+
+
+def drop_repeated_subtitle(title: str) -> str:
+    """The head of a title whose subtitle says it again ("A Guide to Brewing Coffee - A
+    Comprehensive Guide to Brewing Coffee" -> "A Guide to Brewing Coffee"): they share three
+    words in a row. A subtitle that adds something stays."""
+    parts = re.split(r"\s+[-–—|]\s+|[:：]\s*", title, maxsplit=1)
+    if len(parts) < 2:
+        return title
+    grams = [set(zip(*(ws[i:] for i in range(3)))) for ws in ([w.lower() for w in re.findall(r"\w+", p)] for p in parts)]
+    return parts[0].strip() if grams[0] & grams[1] else title
 
 
 def title_problem(title: str, topic: str, language: str, wrappers: MetaTalk) -> str:

@@ -47,8 +47,9 @@ class SectionWriter:
     (filled by the pipeline as sections finish); the checker compares against ``texts``."""
 
     def __init__(self, outline: Outline, contexts: ContextBuilder, prompts: Prompts, count_tokens,
-                 settings: WriterSettings, checker: Checker | None = None) -> None:
+                 settings: WriterSettings, checker: Checker | None = None, attributor: Checker | None = None) -> None:
         self.outline, self.contexts, self.settings, self.checker = outline, contexts, settings, checker
+        self.attributor = attributor  # attaches citations to supported sentences of a grounded run
         self.texts: dict[str, str] = {}
         self.summaries: dict[str, str] = {}
         self.prompts = SectionPrompts(outline, prompts, count_tokens)
@@ -78,6 +79,9 @@ class SectionWriter:
         best, scores = best_attempt(attempts)
         text = self.wrappers.remove(best.text)  # meta-talk every rewrite kept: its sentences go
         text = citations.resolve(text, len(ctx.sources))  # a citation of nothing is removed
+        attributed = 0
+        if self.attributor and ctx.sources:
+            text, attributed = yield Compute(lambda: self.attributor.attribute(text, ctx.sources))
         removed = best.removed + [sentence[:200] for sentence in self.wrappers.find(best.text)]
         summary = yield from self.summarizer.summary(section_id, text, ctx, self.summaries)
         return SectionResult(
@@ -87,7 +91,7 @@ class SectionWriter:
             prompt_tokens=sum(d.prompt_tokens for d, _ in attempts),
             completion_tokens=sum(d.completion_tokens for d, _ in attempts),
             seconds=time.perf_counter() - started, node_hash=node.content_hash(), removed=removed,
-            sources=ctx.source_labels,
+            sources=ctx.source_labels, passages=ctx.sources, attributed=attributed,
         )
 
     def _accepted(self) -> dict[str, str]:

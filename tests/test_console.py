@@ -129,7 +129,7 @@ def _plain(text: str) -> str:
 class scores(SimpleNamespace):  # noqa: N801 - a stand-in for checker.Scores
     def __init__(self, quality: float, problems: list[str]) -> None:
         super().__init__(topic_relevance=quality, brief_relevance=0.5, redundancy=0.1, shared_ngrams=0.0,
-                         repetition=0.0, length_ratio=1.0, problems=problems)
+                         repetition=0.0, length_ratio=1.0, grounding=None, problems=problems)
 
     def quality(self) -> float:
         return self.topic_relevance

@@ -85,6 +85,33 @@ def test_chinese_run_every_section_is_chinese_without_meta_talk(tmp_path):
     assert report["produced_words"] >= 0.25 * 300
 
 
+def test_draft_from_sources_cites_passages_that_exist_and_lists_them(tmp_path):
+    """`draft --sources` on the embedded model: the sections were shown passages of the corpus,
+    every citation in the text resolves to an entry of the References list, every entry is a
+    corpus file and is cited, and `check` reports the grounding."""
+    from pathlib import Path
+
+    from longwriter import citations
+    from longwriter.length import count_words
+
+    corpus = Path(__file__).parent / "corpus"
+    out = tmp_path / "bees"
+    invoke(["draft", "--topic", "Keeping honey bees: colonies, varroa mites and the honey harvest", "--words", "400",
+            "--sources", str(corpus / "beekeeping.md"), str(corpus / "volcanoes.txt"), "--out", str(out)])
+    document = (out / "document.md").read_text()
+    report = json.loads((out / "report.json").read_text())
+    assert all(s["passages"] and len(s["passages"]) == len(s["sources"]) for s in report["sections"])
+    body = citations.body(document, "en")
+    entries = re.findall(r"^\d+\. (.+)$", document[len(body):], re.M)
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", body)}
+    assert entries, "no section cites or is supported by its passages"
+    assert cited == set(range(1, len(entries) + 1))
+    assert all(e.split(",")[0] in ("beekeeping.md", "volcanoes.txt") for e in entries)
+    assert report["produced_words"] == count_words(document)  # the References list counts
+    check = invoke(["check", str(out)])
+    assert "grounding" in check.output
+
+
 def _sections(out):
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "sections").glob("*.md")}
 

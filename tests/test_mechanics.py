@@ -65,6 +65,27 @@ def test_meta_talk_inside_a_section_is_found_and_removed_as_a_last_resort():
     assert W.remove(text) == "Coffee began in Ethiopia. It spread to Yemen."
 
 
+ECHO = """Pour-over coffee rewards patience. The water should be just off the boil.
+Here is the outline of the article so far:
+Article Outline:
+Section 1: How to Brew a Perfect Pour-Over Coffee
+Step 1: Begin by explaining the process of making pour-over coffee.
+Grind the beans medium-fine.
+第2节：冲泡的步骤
+大纲：咖啡的历史"""
+
+
+def test_a_model_echoing_its_prompt_outline_is_meta_talk_and_is_removed():
+    """What the embedded model wrote in a 300-word draft (2026-12): the prompt's outline echoed
+    inside the section. Steps and the word 'outline' in prose are left alone."""
+    found = W.find(ECHO)
+    assert len(found) == 2 and found[0].startswith("Here is the outline") and found[1].startswith("第2节")
+    assert W.remove(ECHO) == "Pour-over coffee rewards patience. The water should be just off the boil.\n" \
+        "Grind the beans medium-fine."
+    prose = "Step 1: Rinse the filter.\nThe outline of the coast was dark. Part of the charm is the ritual."
+    assert W.find(prose) == []
+
+
 def test_a_repeated_title_or_heading_line_is_removed_only_at_a_sections_start():
     assert clean_section_text("Coffee in Europe: It arrived in Venice. Then London.", "Coffee in Europe") == \
         "It arrived in Venice. Then London."
@@ -162,6 +183,8 @@ def test_the_feedback_for_a_chinese_rewrite_is_in_chinese():
     ("Coffee: From the Ethiopian Highlands to the Modern Café, a Journey Through Trade and Culture and Time",
      "The History of Coffee"),
     ("咖啡的历史", "The History of Coffee"),  # another script
+    ("A Guide to Brewing Coffee  - A Comprehensive Guide to Brewing Coffee", "A Guide to Brewing Coffee"),
+    ("Coffee: A Guide to Brewing", "Coffee: A Guide to Brewing"),  # a subtitle that adds something
 ])
 def test_a_document_title_that_echoes_the_request_is_too_long_or_broken_falls_back_to_the_topic(raw, title):
     assert document_title(raw, "the history of coffee.", "en", W) == title
@@ -273,6 +296,19 @@ def test_headings_count_towards_the_document_and_come_off_the_leaves_budgets():
     ctx = ContextBuilder(outline, build_graph(outline, "chapter"), len).build(first, {}, {})
     assert ctx.words == 300 - owed[first]
     assert net_words(40, 30) == 20  # never below half the budget
+
+
+def test_references_entries_come_off_the_budget_of_the_leaf_that_first_shows_their_source():
+    from longwriter.context import owed_words
+    from longwriter.length import count_words
+
+    outline = _long_outline(1)  # leaves c1-1, c1-2
+    headings = outline.heading_words()
+    owed = owed_words(outline, {"c1-1": ["bees.md, Mites", "bees.md, Honey"], "c1-2": ["bees.md, Honey", "tea.md"]})
+    first = count_words("References") + count_words("1. bees.md, Mites") + count_words("2. bees.md, Honey")
+    assert owed["c1-1"] == headings["c1-1"] + first
+    assert owed["c1-2"] == headings["c1-2"] + count_words("3. tea.md")  # Honey is already listed
+    assert owed_words(outline, {}) == headings
 
 
 def test_the_report_counts_the_whole_document_headings_included(tmp_path):

@@ -66,5 +66,9 @@ class SectionResult(BaseModel):
     node_hash: str = ""
     sources: list[str] = Field(default_factory=list, description="labels of the source passages its "
                                "prompt showed: its [n] cites the n-th")
+    attributed: int = Field(0, description="citations longwriter attached to sentences a shown passage "
+                            "supports (the model's own citations not counted)")
+    passages: list[str] = Field(default_factory=list, description="the source passages its prompt showed, "
+                                "in order (what `check` scores its grounding against)")
     removed: list[str] = Field(default_factory=list, description="wrapper text cut from its drafts (\"Here "
                                "is...\", sign-offs), each piece at most 200 characters")
