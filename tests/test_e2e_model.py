@@ -97,7 +97,7 @@ def test_draft_from_sources_cites_passages_that_exist_and_lists_them(tmp_path):
     corpus = Path(__file__).parent / "corpus"
     out = tmp_path / "bees"
     invoke(["draft", "--topic", "Keeping honey bees: colonies, varroa mites and the honey harvest", "--words", "400",
-            "--sources", str(corpus / "beekeeping.md"), str(corpus / "volcanoes.txt"), "--out", str(out)])
+            "--sources", str(corpus / "beekeeping.md"), "--sources", str(corpus / "volcanoes.txt"), "--out", str(out)])
     document = (out / "document.md").read_text()
     report = json.loads((out / "report.json").read_text())
     assert all(s["passages"] and len(s["passages"]) == len(s["sources"]) for s in report["sections"])
