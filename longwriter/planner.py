@@ -143,6 +143,13 @@ class Planner:
         self.wrappers = MetaTalk(prompts)
         self.sources: list[str] = []
 
+    def echoes(self, title: str, topic: str) -> bool:
+        """A section title that talks about the request or the text instead of naming a subject
+        ("The two sections title should match…", "The article provides information about…"):
+        the ``[title echoes]`` and ``[anywhere]`` lists, unless the topic has the same words."""
+        found = [m.group(0) for m in self.wrappers.title_echo.finditer(title)]
+        return any(w.lower() not in topic.lower() for w in found) or bool(self.wrappers.find(title))
+
     def render(self, name: str, **values) -> str:
         """The template in the document's language where one exists (``plan_titles.zh``)."""
         return self.prompts.render(self.prompts.localized(name, self.language), **values)
@@ -188,7 +195,8 @@ class Planner:
             batch = [self._title_request(asks[i], found[i], topic, req, seed=(req.seed + rnd) % (MAX_SEED + 1)) for i in todo]
             for i, done in zip(todo, await self._complete(batch)):
                 title = clean_title(done.text)
-                if title and not _duplicate(title, found[i], asks[i][0], topic) and _in_script(title, topic, self.language):
+                if (title and not _duplicate(title, found[i], asks[i][0], topic)
+                        and _in_script(title, topic, self.language) and not self.echoes(title, topic)):
                     found[i].append(title)
                 else:
                     misses[i] += 1

@@ -82,6 +82,7 @@ def test_a_model_echoing_its_prompt_outline_is_meta_talk_and_is_removed():
     assert len(found) == 2 and found[0].startswith("Here is the outline") and found[1].startswith("第2节")
     assert W.remove(ECHO) == "Pour-over coffee rewards patience. The water should be just off the boil.\n" \
         "Grind the beans medium-fine."
+    assert len(W.find("Here is the full paragraph written in flowing prose. I made changes to improve grammar.")) == 2
     prose = "Step 1: Rinse the filter.\nThe outline of the coast was dark. Part of the charm is the ritual."
     assert W.find(prose) == []
 

@@ -137,6 +137,23 @@ def test_a_chinese_plan_drops_latin_noise_half_characters_and_an_english_chat_br
     assert [s.brief for s in outline.sections] == [s.title for s in outline.sections]
 
 
+def test_section_titles_that_talk_about_the_text_are_resampled():
+    """Titles the embedded model gave a plan with sources (2026-12): they describe the request
+    or the article, not a subject, and are re-sampled; a topic's own word is no echo."""
+    answers = iter([" The two sections title should match their respective subject matter",
+                    " The article provides information about keeping beehive that covers all",
+                    " Varroa mites", " Choosing the right words", " Harvesting honey"] + [" Bees"] * 20)
+
+    def echoing(request):
+        if request.prefill:
+            return next(answers)
+        return "A short title" if is_title_request(request.messages[-1].content) else "It explains the hive."
+
+    outline = run_plan(Planner(ScriptedBackend(echoing), Prompts()),
+                       PlanRequest(topic="Keeping bees: words of advice", words=600, sections=3, depth=1))
+    assert [s.title for s in outline.sections] == ["Varroa mites", "Choosing the right words", "Harvesting honey"]
+
+
 def run_plan(planner, request):
     """Planner.plan is a coroutine: run it as the sync API does."""
     return asyncio.run(planner.plan(request))

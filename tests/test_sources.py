@@ -161,6 +161,18 @@ def test_hybrid_retrieval_finds_the_right_passage_in_the_top_three(corpus, tmp_p
     assert recall == 1.0, [q for (q, _, _), hit in zip(QUERIES, hits) if not hit]
 
 
+def test_a_prompt_is_shown_only_passages_of_its_subject(corpus, tmp_path, checker):
+    """The passages a prompt gets (best) pass a cosine floor: a bee section gets bee passages
+    only, a subject the sources do not cover gets none, and every labelled query keeps its
+    answering passage."""
+    index = SourceIndex.build([corpus], tmp_path / "cache", checker.english, lambda line: None)
+    bees = index.best("Keeping honey bees: colonies, mites and the honey harvest", len, 10_000)
+    assert bees and all(p.source.startswith("beekeeping") for p in bees)
+    assert index.best("The rules of cricket and how a test match is scored", len, 10_000) == []
+    for query, subject, phrase in QUERIES:
+        assert any(phrase in p.text for p in index.best(query, len, 10_000)), query
+
+
 class _Counting:
     """A tiny deterministic embedder that counts the texts it embeds."""
 

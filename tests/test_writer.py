@@ -127,3 +127,24 @@ def test_sampling_options_from_the_cli_reach_every_section_request(monkeypatch, 
     sections = [r.sampling for r in fake.requests if "Write about" in r.messages[-1].content and not r.prefill]
     assert len(sections) == 4 and {(s.temperature, s.repetition_penalty) for s in sections} == {(0.3, 1.0)}
     assert len({s.seed for s in sections}) == 4  # each section draws from its own seed
+
+
+def test_an_unfinished_last_sentence_does_not_count_towards_the_length_a_draft_reached(tmp_path):
+    """A draft at 95% of its budget whose last 15% is a sentence the token limit cut off: that
+    sentence will be dropped, so the draft is short (80%) and is continued, not left short."""
+    asked = {}
+
+    def cut_off(request):
+        user = request.messages[-1].content
+        if request.prefill:
+            return prose(asked["w"] // 5)
+        m = re.search(r"Write about (\d+) words", user)
+        if not m:
+            return smart_responder(request)
+        asked["w"] = w = int(m.group(1))
+        return prose(w * 4 // 5) + " " + "and the traders of the coast " * (w // 6 // 6)
+
+    result = expand(make_outline(1, 1, 200), tmp_path, backend=ScriptedBackend(cut_off), settings=NO_CHECK)
+    section = result.report.sections[0]
+    assert section.continuations == 1
+    assert section.words >= 0.9 * asked["w"]

@@ -37,12 +37,14 @@ class Retriever:
         self.bm25 = bm25s.BM25()
         self.bm25.index([lexical_tokens(p.index_text()) or ["\x00"] for p in passages], show_progress=False)
 
-    def search(self, query: str, k: int = 5) -> list[tuple[Passage, float]]:
-        """The ``k`` best passages with their fused scores, best first."""
+    def search(self, query: str, k: int = 5, min_cosine: float = -1.0) -> list[tuple[Passage, float]]:
+        """The ``k`` best passages with their fused scores, best first; with ``min_cosine``,
+        only passages whose embedding is at least that close to the query's (rank fusion
+        alone always fills ``k``, with other subjects' passages when few are relevant)."""
         lexical = self.bm25.get_scores(lexical_tokens(query))
         dense = self.vectors @ self.embedder.encode([query])[0]
         fused = _rrf(lexical) + _rrf(dense)
-        order = np.argsort(-fused, kind="stable")[:k]
+        order = [i for i in np.argsort(-fused, kind="stable") if dense[i] >= min_cosine][:k]
         return [(self.passages[i], float(fused[i])) for i in order]
 
 

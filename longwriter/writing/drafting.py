@@ -73,9 +73,13 @@ class Drafter:
         return draft
 
     def _short(self, draft: Draft, words: int) -> bool:
+        """Below the budget's tolerance, counting only finished sentences: a sentence the token
+        limit cut off is dropped at the end, so it must not stop the continuations."""
         s = self.settings
         low = words * (1 - s.length_tolerance)
-        return count_words(draft.text) < low and draft.continuations < s.max_continuations and not s.fixed_tokens
+        if draft.continuations >= s.max_continuations or s.fixed_tokens:
+            return False
+        return count_words(drop_unfinished_tail(draft.text)) < low
 
     def _request(self, user: str, plan: Attempt, words: int, step: int, ratio: float,
                  prefill: str = "") -> ChatRequest:
