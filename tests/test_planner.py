@@ -99,19 +99,23 @@ def test_chinese_topic_gets_chinese_language(fake):
     assert outline.language == "zh"
 
 
-def test_a_chinese_plan_resamples_english_titles_and_drops_a_title_prefix():
-    answers = iter([" Tea ceremonies", " 茶的起源", " Tea trade", " 茶马古道", " 现代茶饮"] + [" 茶文化"] * 20)
+def _answers(titles: list[str], doc_title: str, brief: str):
+    """A responder: the numbered title lists get ``titles`` one by one (then ``titles[-1]``),
+    the document-title request ``doc_title``, every brief request ``brief``."""
+    lines = iter(titles)
 
-    def mixed(request):
-        user = request.messages[-1].content
+    def respond(request):
         if request.prefill:  # the numbered title lists
-            return next(answers)
-        if is_title_request(user):
-            return "Title: 中国茶文化\ufffd"
-        return "这一节讲述茶的历史。"
+            return f" {next(lines, titles[-1])}"
+        return doc_title if is_title_request(request.messages[-1].content) else brief
 
-    outline = run_plan(Planner(ScriptedBackend(mixed), Prompts()), 
-        PlanRequest(topic="茶文化", words=600, sections=3, depth=1))
+    return ScriptedBackend(respond)
+
+
+def test_a_chinese_plan_resamples_english_titles_and_drops_a_title_prefix():
+    backend = _answers(["Tea ceremonies", "茶的起源", "Tea trade", "茶马古道", "现代茶饮", "茶文化"],
+                       "Title: 中国茶文化\ufffd", "这一节讲述茶的历史。")
+    outline = run_plan(Planner(backend, Prompts()), PlanRequest(topic="茶文化", words=600, sections=3, depth=1))
     assert [s.title for s in outline.sections] == ["茶的起源", "茶马古道", "现代茶饮"]
     assert outline.title == "中国茶文化"
 
@@ -120,17 +124,9 @@ def test_a_chinese_plan_drops_latin_noise_half_characters_and_an_english_chat_br
     """What the 135M model once gave a Chinese plan (CI, 2026-11): a title with Latin noise and a
     long number, a section title ending in half a character, a brief that is English chat. The
     title falls back to the topic, the noise title is re-sampled, the brief becomes the title."""
-    answers = iter([" 茶道 PURCELYLAND", " 科第天上弢松测攪探言句以\ufffd", " 茶马古道"] + [" 茶文化"] * 20)
-
-    def noisy(request):
-        user = request.messages[-1].content
-        if request.prefill:
-            return next(answers)
-        if is_title_request(user):
-            return "可以提到；17598624-PURCELYLAND"
-        return "I'm glad you found my explanation helpful."
-
-    outline = run_plan(Planner(ScriptedBackend(noisy), Prompts()),
+    backend = _answers(["茶道 PURCELYLAND", "科第天上弢松测攪探言句以\ufffd", "茶马古道", "茶文化"],
+                       "可以提到；17598624-PURCELYLAND", "I'm glad you found my explanation helpful.")
+    outline = run_plan(Planner(backend, Prompts()),
                        PlanRequest(topic="写一篇关于茶文化的短文", words=300, sections=2, depth=1))
     assert [s.title for s in outline.sections] == ["科第天上弢松测攪探言句以", "茶马古道"]
     assert outline.title == "写一篇关于茶文化的短文"
@@ -140,16 +136,11 @@ def test_a_chinese_plan_drops_latin_noise_half_characters_and_an_english_chat_br
 def test_section_titles_that_talk_about_the_text_are_resampled():
     """Titles the embedded model gave a plan with sources (2026-12): they describe the request
     or the article, not a subject, and are re-sampled; a topic's own word is no echo."""
-    answers = iter([" The two sections title should match their respective subject matter",
-                    " The article provides information about keeping beehive that covers all",
-                    " Varroa mites", " Choosing the right words", " Harvesting honey"] + [" Bees"] * 20)
-
-    def echoing(request):
-        if request.prefill:
-            return next(answers)
-        return "A short title" if is_title_request(request.messages[-1].content) else "It explains the hive."
-
-    outline = run_plan(Planner(ScriptedBackend(echoing), Prompts()),
+    backend = _answers(["The two sections title should match their respective subject matter",
+                        "The article provides information about keeping beehive that covers all",
+                        "Varroa mites", "Choosing the right words", "Harvesting honey", "Bees"],
+                       "A short title", "It explains the hive.")
+    outline = run_plan(Planner(backend, Prompts()),
                        PlanRequest(topic="Keeping bees: words of advice", words=600, sections=3, depth=1))
     assert [s.title for s in outline.sections] == ["Varroa mites", "Choosing the right words", "Harvesting honey"]
 
