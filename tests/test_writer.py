@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from longwriter.backends.fake import ScriptedBackend
 from longwriter.length import count_words
 from longwriter.pipeline import expand
@@ -129,9 +131,12 @@ def test_sampling_options_from_the_cli_reach_every_section_request(monkeypatch, 
     assert len({s.seed for s in sections}) == 4  # each section draws from its own seed
 
 
-def test_an_unfinished_last_sentence_does_not_count_towards_the_length_a_draft_reached(tmp_path):
-    """A draft at 95% of its budget whose last 15% is a sentence the token limit cut off: that
-    sentence will be dropped, so the draft is short (80%) and is continued, not left short."""
+@pytest.mark.parametrize("cut_share", [6, 2])  # the cut-off sentence: a sixth, or half, of the budget
+def test_an_unfinished_last_sentence_does_not_count_towards_the_length_a_draft_reached(tmp_path, cut_share):
+    """A draft at 95% (or 130%) of its budget whose last part is a sentence the token limit cut
+    off: that sentence will be dropped, so the draft is short (80%) and is continued, not left
+    short (and the continuation asks for the words really missing: CI once crashed asking for
+    -35 tokens)."""
     asked = {}
 
     def cut_off(request):
@@ -142,7 +147,7 @@ def test_an_unfinished_last_sentence_does_not_count_towards_the_length_a_draft_r
         if not m:
             return smart_responder(request)
         asked["w"] = w = int(m.group(1))
-        return prose(w * 4 // 5) + " " + "and the traders of the coast " * (w // 6 // 6)
+        return prose(w * 4 // 5) + " " + "and the traders of the coast " * (w // cut_share // 6)
 
     result = expand(make_outline(1, 1, 200), tmp_path, backend=ScriptedBackend(cut_off), settings=NO_CHECK)
     section = result.report.sections[0]

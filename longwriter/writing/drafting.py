@@ -61,7 +61,7 @@ class Drafter:
         draft = Draft(text="", prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
         draft.text = self._clean(done.text, ctx, True, draft.removed)
         while self._short(draft, ctx.words):
-            missing = ctx.words - count_words(draft.text)
+            missing = ctx.words - count_words(drop_unfinished_tail(draft.text))  # > 0: _short counts so
             more = yield self._request(user, plan, missing, draft.continuations + 1, ratio.value,
                                        prefill=tail_tokens(draft.text, CONTINUATION_TAIL_TOKENS, self.count_tokens) + " ")
             if count_words(more.text) == 0:

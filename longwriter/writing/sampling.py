@@ -28,6 +28,7 @@ class SamplingPolicy:
         """For ``words`` of prose at ``ratio`` tokens per word: at most the budget plus the
         tolerance (and a few tokens to finish a sentence), at least the budget less it."""
         s = self.settings
+        words = max(1, words)  # a request always asks for something, whatever its caller computed
         if s.fixed_tokens:
             n = lo = s.fixed_tokens
         else:
