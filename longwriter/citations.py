@@ -75,7 +75,7 @@ def heading_for(language: str) -> str:
 
 
 def body(document: str, language: str) -> str:
-    """``document`` without the References list :func:`references` ended it with: the list is
-    apparatus, not the prose a length target asks for, so it is not counted."""
+    """``document`` without the References list :func:`references` ended it with (what the
+    sections wrote, for measuring citations; the length counts the list too)."""
     m = re.search(rf"\n## {re.escape(heading_for(language))}\n\n(\d+\. [^\n]*\n)+\Z", document)
     return document[: m.start()] if m else document

@@ -17,7 +17,7 @@ from .length import is_cjk
 from .outline import (MAX_TOPIC_CHARS, MAX_WORDS, MIN_LEAF_WORDS, Outline, Section, distribute, normal_topic,
                       rebalance, slugify)
 from .prompts import Prompts
-from .titling import document_title, stray_words, usable_brief
+from .titling import document_title, in_script, usable_brief
 from .wrappers import MetaTalk
 
 MAX_SEED = defaults.MAX_SEED
@@ -131,8 +131,7 @@ def _in_script(title: str, topic: str, language: str) -> bool:
     """A Chinese document's titles must be mostly Chinese characters, and no title may carry
     words of another script (or long numbers) the topic does not have: a small model asked in
     Chinese sometimes answers in English, and the sections would follow the titles."""
-    cjk_doc = language.lower().startswith(("zh", "ja"))
-    return bool(title) and cjk_doc == is_cjk(title) and not stray_words(title, topic, language)
+    return bool(title) and in_script(title, topic, language)
 
 
 class Planner:

@@ -50,7 +50,7 @@ def title_problem(title: str, topic: str, language: str, wrappers: MetaTalk) -> 
         return "echoes the request"
     if count_words(title) > MAX_TITLE_WORDS * (2 if cjk_doc else 1):
         return "too long"
-    if cjk_doc != is_cjk(title) or stray_words(title, topic, language):
+    if not in_script(title, topic, language):
         return "in another script"
     return "broken word" if broken_word(title, topic) else ""
 
@@ -67,6 +67,13 @@ def broken_word(title: str, topic: str) -> str:
         if glued or len(word) >= LONG_WORD or re.search(r"[a-z][A-Z]", word):
             return word
     return ""
+
+
+def in_script(title: str, topic: str, language: str) -> bool:
+    """``title`` is written in the document's script: mostly CJK characters for a Chinese or
+    Japanese document and not otherwise, with no :func:`stray_words`."""
+    cjk_doc = language.lower().startswith(("zh", "ja"))
+    return cjk_doc == is_cjk(title) and not stray_words(title, topic, language)
 
 
 def stray_words(text: str, topic: str, language: str) -> list[str]:

@@ -61,7 +61,7 @@ class Drafter:
         draft = Draft(text="", prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
         draft.text = self._clean(done.text, ctx, True, draft.removed)
         while self._short(draft, ctx.words):
-            missing = ctx.words - count_words(drop_unfinished_tail(draft.text))  # > 0: _short counts so
+            missing = ctx.words - self._reached(draft)  # > 0, since _short counts the same
             more = yield self._request(user, plan, missing, draft.continuations + 1, ratio.value,
                                        prefill=tail_tokens(draft.text, CONTINUATION_TAIL_TOKENS, self.count_tokens) + " ")
             if count_words(more.text) == 0:
@@ -79,7 +79,12 @@ class Drafter:
         low = words * (1 - s.length_tolerance)
         if draft.continuations >= s.max_continuations or s.fixed_tokens:
             return False
-        return count_words(drop_unfinished_tail(draft.text)) < low
+        return self._reached(draft) < low
+
+    @staticmethod
+    def _reached(draft: Draft) -> int:
+        """The words of the draft's finished sentences (the length it has reached)."""
+        return count_words(drop_unfinished_tail(draft.text))
 
     def _request(self, user: str, plan: Attempt, words: int, step: int, ratio: float,
                  prefill: str = "") -> ChatRequest:
