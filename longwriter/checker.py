@@ -15,7 +15,7 @@ from . import citations
 from .backends.embeddings import Embedder
 from .errors import InputError, OutlineError
 from .language import language_share
-from .length import count_words, is_cjk, split_sentences
+from .length import count_words, is_cjk, prose_sentences, split_sentences
 from .wrappers import MetaTalk
 
 
@@ -198,9 +198,9 @@ class Checker:
         return self.thresholds.min_support if embedder is self.english else self.thresholds.min_ngram_support
 
     def support(self, embedder: Embedder, text: str, passages: Sequence[str]) -> list[tuple[str, int, float]]:
-        """Each sentence of ``text`` of four words or more, with the index of its closest
-        passage and their cosine."""
-        sentences = [s.strip() for s in split_sentences(text) if count_words(s) >= 4]
+        """Each prose sentence of ``text`` of four words or more (code, tables and lists are
+        not claims), with the index of its closest passage and their cosine."""
+        sentences = [s.strip() for s in prose_sentences(text) if count_words(s) >= 4]
         if not sentences or not passages:
             return []
         vectors = self.encode(embedder, [*passages, *sentences])

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from . import blocks
+
 # A run of citations: [1], [1, 2], [1][2]; not an index such as a[1] or m[2][3] in code.
 _CLOSING = ".!?。！？…\"'”’)） \t"  # what ends a sentence after its last word
 _CJK_END = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]$")
@@ -22,8 +24,11 @@ def resolve(text: str, shown: int) -> str:
         numbers = [int(n) for n in re.findall(r"\d+", m.group(0))]
         return "".join(f"[{n}]" for n in dict.fromkeys(numbers) if 1 <= n <= shown)
 
-    out = _RUN.sub(keep, text)
-    return re.sub(r"[ \t]+([.,;:!?。，；：！？])", r"\1", re.sub(r"[ \t]{2,}", " ", out))
+    def tidy(prose: str) -> str:
+        out = _RUN.sub(keep, prose)
+        return re.sub(r"[ \t]+([.,;:!?。，；：！？])", r"\1", re.sub(r"[ \t]{2,}", " ", out))
+
+    return blocks.prose_map(text, tidy)  # "x = [1]" in code is no citation
 
 
 def cites(sentence: str) -> bool:

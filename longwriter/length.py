@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import re
 
+from . import blocks
+
 # CJK ideographs, kana and hangul each count as one word, as Chinese and Japanese writers count.
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _CJK_CHAR = re.compile(f"[{_CJK}]")
-_LATIN_WORD = re.compile(rf"[^\s{_CJK}\u3000-\u303f\uff00-\uffef]+")
-_WORDISH = re.compile(r"\w")
+# A word of any other script is a run of letters, as LongBench-Write counts English words
+# (r"\b[a-zA-Z]+\b", widened to accented and other alphabets): numbers, code symbols and markup
+# are not words, so a code block or a table adds only the words in it.
+_LETTERS = re.compile(rf"(?:(?![{_CJK}])[^\W\d_])+")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’)\]]*\s*|\n\s*\n")
 
 _EN_NUMBER = r"(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(k|thousand)?"
@@ -23,11 +27,9 @@ _ZH_LENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*(万|千)?\s*字")
 
 
 def count_words(text: str) -> int:
-    """Count words the way readers do: each CJK character is one word, and every other
-    whitespace-separated run that holds a letter or digit is one word."""
-    cjk = len(_CJK_CHAR.findall(text))
-    latin = sum(1 for w in _LATIN_WORD.findall(text) if _WORDISH.search(w))
-    return cjk + latin
+    """Count words as LongBench-Write does: each CJK character is one word, and so is every
+    run of letters of another script ("don't" is two, "2024" none)."""
+    return len(_CJK_CHAR.findall(text)) + len(_LETTERS.findall(text))
 
 
 def is_cjk(text: str) -> bool:
@@ -71,7 +73,25 @@ def length_score(required: int, produced: int) -> float:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences (English and Chinese punctuation, and blank lines)."""
+    """Split text into sentences (English and Chinese punctuation, and blank lines). A code
+    block, math block, table or list is one unit, kept whole (see :mod:`longwriter.blocks`)."""
+    units: list[str] = []
+    for is_block, part in blocks.split(text):
+        for piece in [part] if is_block else _prose_sentences(part):
+            if piece.strip() or not units:
+                units.append(piece)
+            else:  # the blank lines between blocks stay with them, so joining units restores the text
+                units[-1] += piece
+    return [u for u in units if u.strip()]
+
+
+def prose_sentences(text: str) -> list[str]:
+    """The sentences of ``text`` outside its code, math, table and list blocks."""
+    return [piece for is_block, part in blocks.split(text) if not is_block
+            for piece in _prose_sentences(part) if piece.strip()]
+
+
+def _prose_sentences(text: str) -> list[str]:
     parts, start = [], 0
     for m in _SENTENCE_END.finditer(text):
         if m.end() > start:
@@ -79,7 +99,7 @@ def split_sentences(text: str) -> list[str]:
             start = m.end()
     if start < len(text):
         parts.append(text[start:])
-    return [p for p in parts if p.strip()]
+    return parts
 
 
 def trim_to_words(text: str, limit: int) -> str:
@@ -120,6 +140,14 @@ def fit_to_words(text: str, target: int) -> str:
 def drop_unfinished_tail(text: str) -> str:
     """Drop a trailing sentence fragment (text cut off mid-sentence by a token limit)."""
     sentences = split_sentences(text)
-    if len(sentences) > 1 and not re.search(r"[.!?。！？…\"'”’)\]]\s*$", sentences[-1]):
+    if len(sentences) > 1 and not _finished(sentences[-1]):
         return "".join(sentences[:-1]).rstrip()
     return text.rstrip()
+
+
+def _finished(unit: str) -> bool:
+    """A sentence ending in closing punctuation, or a complete block (a closed code fence)."""
+    parts = blocks.split(unit.strip("\n") + "\n")
+    if len(parts) == 1 and parts[0][0]:
+        return blocks.closed(parts[0][1])
+    return bool(re.search(r"[.!?。！？…\"'”’)\]]\s*$", unit))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .length import count_words, split_sentences
+from . import blocks
+from .length import count_words, prose_sentences, split_sentences
 from .prompts import Prompts
 
 MAX_STRIPPED = 4  # wrapper sentences removed at each end at most: the rest is the section's
@@ -50,12 +51,17 @@ class MetaTalk:
         """The sentences of ``text`` that still carry meta-talk (empty: clean). Only the
         ``[anywhere]`` patterns count here: an opening or closing formula is wrapper text at a
         section's edge only ("If you have any questions…" ends a reply, not a paragraph)."""
-        return [s.strip() for s in split_sentences(text) if self.anywhere.search(s)]
+        return [s.strip() for s in prose_sentences(text) if self.anywhere.search(s)]
 
     def remove(self, text: str) -> str:
         """``text`` without any sentence :meth:`find` names: the last resort for a section whose
         every rewrite kept some."""
-        return "".join(s for s in split_sentences(text) if not self.anywhere.search(s)).strip()
+        def keep(prose: str) -> str:
+            if not prose.strip():
+                return prose  # the blank line between two blocks
+            return "".join(s for s in split_sentences(prose) if not self.anywhere.search(s))
+
+        return blocks.prose_map(text, keep).strip()
 
     # ------------------------------------------------------------------ internals
 
@@ -65,6 +71,8 @@ class MetaTalk:
             if start:
                 text = _drop_title(_drop_heading_line(text), titles)
             sentences = split_sentences(text)
+            if sentences and _is_block(sentences[0]):
+                break  # a section may open with code or a table: never wrapper text
             first = _LEAD.sub("", sentences[0]) if sentences else ""
             m = self.opening.match(first)
             if m:
@@ -77,7 +85,7 @@ class MetaTalk:
     def _strip_tail(self, text: str) -> str:
         for _ in range(MAX_STRIPPED):
             sentences = split_sentences(text)
-            if len(sentences) < 2 or not self.closing.match(_LEAD.sub("", sentences[-1])):
+            if len(sentences) < 2 or _is_block(sentences[-1]) or not self.closing.match(_LEAD.sub("", sentences[-1])):
                 break
             text = "".join(sentences[:-1]).rstrip()
         return text
@@ -111,11 +119,17 @@ def _union(patterns: list[str]) -> re.Pattern:
         raise PromptError(f"prompt template 'wrappers.j2': bad pattern ({err})") from None
 
 
+def _is_block(unit: str) -> bool:
+    """Whether a unit of :func:`split_sentences` is a code, math, table or list block."""
+    parts = blocks.split(unit.strip("\n") + "\n")
+    return len(parts) == 1 and parts[0][0]
+
+
 def _drop_heading_line(text: str) -> str:
     """A first line that is a marker (``<<Title>>``, a quoted or bold title) or a heading: short,
     without sentence punctuation, and followed by more text."""
     first, _, rest = text.partition("\n")
-    if not rest.strip():
+    if not rest.strip() or blocks.split(text)[:1] and blocks.split(text)[0][0]:
         return text
     heading = count_words(first) <= 12 and not _SENTENCE_END.search(first.rstrip("*_ "))
     return rest.strip() if _MARKER_LINE.match(first) or heading else text
@@ -127,7 +141,8 @@ def _drop_title(text: str, titles: list[str]) -> str:
     for title in titles:
         if bare.lower().startswith(title.lower()) and len(bare) > len(title):
             rest = bare[len(title):]
-            if re.match(r"[\s\"'”*:：.\-–—]", rest):
+            # a separator after it, or a new sentence ("Hashing maps keys…" keeps its subject)
+            if re.match(r"[\s]*[\"'”*:：.\-–—\n]|\s+[A-Z\u3400-\u9fff]", rest):
                 return re.sub(r"^[\s\"'”*:：.\-–—]+", "", rest)
     return text
 

@@ -6,7 +6,11 @@ def test_count_words_mixed_english_and_chinese():
     assert count_words("咖啡的历史") == 5
     assert count_words("Coffee 咖啡 is old, 很古老。") == 3 + 2 + 3
     assert count_words("  -- , ") == 0
-    assert count_words("state-of-the-art 2024 AI") == 3
+    # as LongBench-Write counts: runs of letters; numbers and code symbols are not words
+    assert count_words("state-of-the-art 2024 AI") == 5
+    assert count_words("don't café naïve") == 4
+    assert count_words("x = foo_bar(1, 2); // 3.14") == 3
+    assert count_words("| 1 | 2 |\n| --- | --- |\n| 3.5 | 42 |") == 0
 
 
 def test_is_cjk():

@@ -293,7 +293,9 @@ def test_headings_count_towards_the_document_and_come_off_the_leaves_budgets():
     lines = [line for _, line in outline.headings()]
     assert sum(owed.values()) == sum(count_words(line.lstrip("#")) for line in lines)
     first = outline.leaves()[0].id
-    assert owed[first] == count_words("Coffee") + count_words(lines[1].lstrip("#")) + 3  # title, chapter, own
+    own = count_words(lines[2].lstrip("#"))
+    assert lines[2].startswith("### 1.1 ") and own == count_words(outline.leaves()[0].title)  # "1.1" is no word
+    assert owed[first] == count_words("Coffee") + count_words(lines[1].lstrip("#")) + own  # title, chapter, own
     ctx = ContextBuilder(outline, build_graph(outline, "chapter"), len).build(first, {}, {})
     assert ctx.words == 300 - owed[first]
     assert net_words(40, 30) == 20  # never below half the budget

@@ -186,8 +186,8 @@ def test_rescore_scores_each_section_with_its_title_brief_and_the_sections_befor
     rows = rescore(tmp_path, checker=spy)
     assert [(sid, title) for sid, title, _ in rows] == [("a", "Same"), ("b", "Same"), ("c", "Other")]
     assert [(c["title"], c["brief"], c["budget"]) for c in spy.calls] == \
-        [("Same", "coffee in Yemen", 200 - 1 - 2), ("Same", "coffee in Venice", 200 - 2),
-         ("Other", "coffee in Java", 200 - 2)]  # "# Coffee", "## 1 Same", ...
+        [("Same", "coffee in Yemen", 200 - 1 - 1), ("Same", "coffee in Venice", 200 - 1),
+         ("Other", "coffee in Java", 200 - 1)]  # "# Coffee", "## 1 Same" (numbers are not words), ...
     assert [c["accepted"] for c in spy.calls] == [[], ["Same"], ["Same", "Same (b)"]]
 
 

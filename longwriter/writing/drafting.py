@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel
 
+from .. import blocks
 from ..backends.base import ChatRequest
 from ..context import SectionContext, tail_tokens
 from ..length import count_words, drop_unfinished_tail, fit_to_words
@@ -34,9 +35,13 @@ def clean_section_text(text: str, title: str, wrappers: MetaTalk | None = None, 
     """Remove what the model adds around prose: markdown headings, wrapper sentences at either
     end ("Here is…", "Hope this helps"), and at a section's ``start`` a heading-like line, a
     marker or a repeated title (``title`` or one of ``titles``)."""
-    lines = [ln for ln in text.strip().splitlines() if not re.match(r"^\s*#{1,6}\s", ln)]
-    text = (wrappers or _default_wrappers()).strip("\n".join(lines), (title, *titles), start, cuts)
+    text = blocks.prose_map(text.strip(), _without_headings)  # a "# comment" in code stays
+    text = (wrappers or _default_wrappers()).strip(text, (title, *titles), start, cuts)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _without_headings(prose: str) -> str:
+    return "".join(ln for ln in prose.splitlines(keepends=True) if not re.match(r"^\s*#{1,6}\s", ln))
 
 
 @functools.cache
