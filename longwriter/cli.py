@@ -171,6 +171,9 @@ def plan_options(f):
     f = click.option("--sections", type=click.IntRange(min=1, max=defaults.MAX_SECTIONS), default=None,
                      help="Number of top-level sections (default: from --words).")(f)
     f = click.option("--depth", type=click.IntRange(1, 2), default=None, help="1 = flat, 2 = chapters.")(f)
+    f = click.option("--template", default=None, metavar="NAME|FILE",
+                     help="A house format that fixes the top-level sections: tech-blog, report, article (see "
+                     "'longwriter templates') or your own YAML file.")(f)
     f = seed_option(f)
     return f
 
@@ -199,7 +202,20 @@ def write_options(f):
                      default=defaults.REPETITION_PENALTY,
                      help="Penalty on tokens already used (1.0 = none; rewrites of looping drafts add 0.1).")(f)
     f = thresholds_option(f)
+    f = click.option("--format", "formats", default="md", show_default=True, callback=_formats,
+                     help="Files to write besides document.md, comma-separated: md, html (one page with a table "
+                     "of contents), docx (Word styles).")(f)
     return f
+
+
+def _formats(ctx, param, value):
+    from .errors import InputError
+    from .export import parse_formats
+
+    try:
+        return parse_formats(value)
+    except InputError as err:
+        raise click.BadParameter(str(err)) from None
 
 
 def thresholds_option(f):
@@ -229,7 +245,7 @@ def _checker(o: dict):
 
 
 def _plan_kwargs(o: dict) -> dict:
-    return {k: o[k] for k in ("audience", "style", "language", "sections", "depth", "seed")}
+    return {k: o[k] for k in ("audience", "style", "language", "sections", "depth", "seed", "template")}
 
 
 def _settings(o: dict):
@@ -335,7 +351,7 @@ def expand(outline_file: str, out: str, **o) -> None:
         _write_document(lambda control, progress: expand_outline(
             Path(outline_file), out, model=_model(o), settings=_settings(o), policy=o["policy"],
             concurrency=o["concurrency"], prompts_dir=o["prompts_dir"], checker=checker, progress=progress,
-            control=control, sources=o["sources"]))
+            control=control, sources=o["sources"], formats=o["formats"]))
 
     _run(go)
 
@@ -363,7 +379,7 @@ def draft(out: str | None, **o) -> None:
         _write_document(lambda control, progress: draft_document(
             request.topic, target, words=request.words, model=_model(o), prompts_dir=o["prompts_dir"],
             plan_options=_plan_kwargs(o), settings=_settings(o), policy=o["policy"], concurrency=o["concurrency"],
-            checker=checker, progress=progress, control=control, sources=o["sources"]))
+            checker=checker, progress=progress, control=control, sources=o["sources"], formats=o["formats"]))
 
     _run(go)
 
@@ -389,6 +405,8 @@ def _write_document(run) -> None:
     r = result.report
     info(f"{result.directory / 'document.md'}: {len(r.sections)} sections, {r.produced_words} words "
          f"(asked {r.required_words}, length score {r.length_score}), {r.seconds:.0f} s")
+    for path in result.exports:
+        info(f"{path}")
 
 
 @main.command()
@@ -412,5 +430,44 @@ def check(run_dir: str, worst: int, thresholds_file: str | None) -> None:
         grounded = [s.grounding for _, _, s in rows if s.grounding is not None]
         mean = f", grounding {sum(grounded) / len(grounded):.2f} on average" if grounded else ""
         click.echo(f"{len(rows)} sections scored, {failing} failing{mean}")
+
+    _run(go)
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--language", default="en", show_default=True, help="The version to show (en or zh).")
+def templates(name: str | None, language: str) -> None:
+    """List the built-in document templates, or show one (NAME) as YAML to copy and edit."""
+
+    def go():
+        from . import templates as house
+
+        if name is None:
+            for known in house.names():
+                t = house.load(known, language)
+                click.echo(f"{known:10} {' / '.join(s.title for s in t.sections)}")
+            return
+        if name not in house.names():
+            raise house.TemplateError(f"no built-in template '{name[:80]}': use one of {', '.join(house.names())}")
+        click.echo(house.source(name, language), nl=False)
+
+    _run(go)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--to", "formats", required=True, callback=_formats, metavar="html|docx",
+              help="Format(s) to write next to document.md, comma-separated (html, docx).")
+def export(run_dir: str, formats: tuple[str, ...]) -> None:
+    """Export a run's document.md (edits included) as HTML or Word."""
+
+    def go():
+        from .console import info, warn
+        from .pipeline import export_run
+
+        _check_paths(out=run_dir)
+        for path in export_run(run_dir, formats, notify=warn):
+            info(str(path))
 
     _run(go)

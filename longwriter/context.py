@@ -36,6 +36,7 @@ class SectionContext(BaseModel):
     source_labels: list[str] = []  # where each comes from (file, heading or page), same order
     summary: str = ""
     tail: str = ""
+    contains: list[str] = []  # what the section may hold besides prose (its template's choice)
 
 
 def outline_window(outline: Outline, current: str, radius: int = OUTLINE_WINDOW) -> list[str]:
@@ -152,4 +153,5 @@ class ContextBuilder:
             chapters=chapter_titles(self.outline, section_id, self.count), summary=summary, tail=tail,
             sources=[p.text for p in self.passages.get(section_id, [])],
             source_labels=[p.label() for p in self.passages.get(section_id, [])],
+            contains=[element for element in node.contains if element != "prose"],
         )

@@ -63,3 +63,9 @@ class Interrupted(LongwriterError):
     """The run was stopped by the user; finished sections are saved."""
 
     exit_code = 130
+
+
+class TemplateError(LongwriterError):
+    """A document template cannot be found, read or validated."""
+
+    exit_code = 11

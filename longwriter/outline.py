@@ -18,7 +18,7 @@ import unicodedata
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import networkx as nx
 
@@ -51,6 +51,8 @@ MAX_DEPENDENCIES = 1_000  # depends_on entries in the whole outline
 MAX_DEPENDENCY_PAIRS = 100_000  # (leaf, leaf) edges those entries expand to in the writer's graph
 
 _ID = rf"^[^\s]{{1,{MAX_ID_CHARS}}}$"
+ELEMENTS = ("prose", "list", "table", "code", "math", "mermaid")  # what a section may contain
+Element = Literal["prose", "list", "table", "code", "math", "mermaid"]
 # id -> number path where Outline.find last saw it (shared by all outlines: a hint, checked on use)
 _FIND_HINTS: dict[str, tuple[int, ...]] = {}
 _MAX_FIND_HINTS = 10_000
@@ -67,11 +69,15 @@ class Section(BaseModel):
     brief: str = ""
     words: int = Field(gt=0)
     depends_on: list[str] = Field(default_factory=list)
+    # What the section may hold besides prose (a template's choice): list, table, code, math, mermaid.
+    contains: list[Element] = Field(default_factory=list)
     children: list[Section] = Field(default_factory=list)
 
     def content_hash(self) -> str:
         """Hash of what the writer reads from this node (resume rewrites a section when it changes)."""
         payload = {"title": self.title, "brief": self.brief, "words": self.words, "deps": self.depends_on}
+        if self.contains:  # only when set, so the runs of outlines without it keep their hashes
+            payload["contains"] = sorted(self.contains)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def subtree(self) -> Iterator[Section]:
@@ -291,7 +297,7 @@ def _one_line(err: ValidationError, raw: Any) -> str:
     elif first["type"] == "string_pattern_mismatch":
         msg = f"must be 1 to {MAX_ID_CHARS} characters without spaces"
     elif first["type"] == "extra_forbidden":
-        msg = "unknown field (allowed: id, title, brief, words, depends_on, children)"
+        msg = "unknown field (allowed: id, title, brief, words, depends_on, contains, children)"
         if len(first["loc"]) == 1:
             msg = "unknown field (allowed: title, topic, audience, style, language, words, sections)"
     extra = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
@@ -691,6 +697,8 @@ def _section_data(s: Section) -> dict[str, Any]:
     data: dict[str, Any] = {"id": s.id, "title": s.title, "brief": s.brief, "words": s.words}
     if s.depends_on:
         data["depends_on"] = list(s.depends_on)
+    if s.contains:
+        data["contains"] = list(s.contains)
     if s.children:
         data["children"] = [_section_data(c) for c in s.children]
     return data

@@ -32,7 +32,8 @@ from .outline import Outline, load_outline, same_topic
 from .planner import PlanRequest, Planner, check_topic
 from .prompts import Prompts
 from .scheduler import Scheduler
-from .store import CACHES, OUTLINE, REPORT, RunDir
+from .files import read_regular
+from .store import CACHES, DOCUMENT, MAX_FILE_BYTES, OUTLINE, REPORT, RunDir
 from .writer import SectionResult, SectionWriter, WriterSettings
 
 DEFAULT_WORDS = 1200
@@ -128,6 +129,7 @@ class DraftResult(BaseModel):
     directory: Path
     document: str
     report: Report
+    exports: list[Path] = []  # document.html, document.docx when asked for
 
 
 @dataclass
@@ -145,6 +147,7 @@ class Job:
     progress: Progress
     control: RunControl
     sources: Any = None  # the user's sources (a sources.SourceIndex), or None
+    formats: Sequence[str] = ("md",)  # document.md, plus these exports (html, docx)
 
 
 def target_words(topic: str, words: int | None) -> int:
@@ -153,9 +156,12 @@ def target_words(topic: str, words: int | None) -> int:
 
 
 def plan_request(topic: str, words: int | None = None, **options) -> PlanRequest:
-    """A validated planning request (refused with a one-line error before any model loads)."""
+    """A validated planning request, its template included (refused with a one-line error
+    before any model loads)."""
     topic = check_topic(topic)
-    return PlanRequest(topic=topic, words=target_words(topic, words), **options)
+    request = PlanRequest(topic=topic, words=target_words(topic, words), **options)
+    request.load_template()
+    return request
 
 
 def start_backend(backend: Backend | None, model: str | ModelSpec | None, control: RunControl,
@@ -197,7 +203,8 @@ async def aplan(topic: str, *, words: int | None = None, backend: Backend | None
     index = index_sources(sources, cache_root() / "sources", progress)
     backend = start_backend(backend, model, control)
     try:
-        return await Planner(backend, prompts).plan(request, planning_lines(index, request.topic, backend))
+        return await Planner(backend, prompts).plan(request, planning_lines(index, request.topic, backend),
+                                                    request.load_template())
     finally:
         await backend.aclose()
 
@@ -231,7 +238,8 @@ def section_passages(index, outline: Outline, count) -> dict[str, list]:
 def plan(topic: str, **kwargs) -> Outline:
     """Plan an outline for ``topic`` with the model (keywords: words, backend, model,
     prompts_dir, control, sources (files or folders the outline should cover), progress, and
-    the options audience, style, language, sections, depth, seed).
+    the options audience, style, language, sections, depth, seed, template (a built-in
+    template's name or a YAML file: see :mod:`longwriter.templates`)).
     Returns the validated outline; save it with ``dump_outline``."""
     return _sync(aplan(topic, **kwargs))
 
@@ -256,7 +264,7 @@ def expand(outline: Outline | str | Path, out: str | Path, **kwargs) -> DraftRes
     ``out``, resuming what a previous run of the same job finished there. Returns the
     assembled document and the run report. Keywords: backend or model, settings, policy,
     concurrency (requests in flight; default: the engine's), prompts_dir, checker, progress,
-    control."""
+    control, sources, formats (besides document.md: "html", "docx")."""
     return _sync(aexpand(outline, out, **kwargs))
 
 
@@ -264,16 +272,17 @@ async def aexpand(outline: Outline | str | Path, out: str | Path, *, backend: Ba
                   model: str | ModelSpec | None = None, settings: WriterSettings | None = None,
                   policy: Policy = "chapter", concurrency: int | None = None, prompts_dir: str | Path | None = None,
                   checker: Checker | None = None, progress: Progress | None = None,
-                  control: RunControl | None = None, sources: Sequence[str | Path] = ()) -> DraftResult:
+                  control: RunControl | None = None, sources: Sequence[str | Path] = (),
+                  formats: Sequence[str] = ("md",)) -> DraftResult:
     """Async twin of :func:`expand`."""
     source = Path(outline) if isinstance(outline, (str, Path)) else None
     outline = load_outline(source) if source else outline
     progress, control = progress or Silent(), control or RunControl()
     graph, prompts = build_graph(outline, policy), Prompts(prompts_dir)
     with RunDir(out, topic=outline.topic, accept=[source] if source else [], notify=progress.warn) as run:
-        index = index_sources(sources, run.cache_dir(SOURCES_DIR), progress)
+        index = index_sources(sources, run.cache_dir(SOURCES_DIR) if sources else None, progress)
         job = Job(outline, run, start_backend(backend, model, control, progress), prompts, settings or WriterSettings(),
-                  policy, concurrency, checker, progress, control, index)
+                  policy, concurrency, checker, progress, control, index, formats)
         return await _expand(job, graph)
 
 
@@ -289,20 +298,21 @@ async def adraft(topic: str, out: str | Path, *, words: int | None = None, backe
                  plan_options: dict | None = None, settings: WriterSettings | None = None,
                  policy: Policy = "chapter", concurrency: int | None = None, checker: Checker | None = None,
                  progress: Progress | None = None, control: RunControl | None = None,
-                 sources: Sequence[str | Path] = ()) -> DraftResult:
+                 sources: Sequence[str | Path] = (), formats: Sequence[str] = ("md",)) -> DraftResult:
     """Async twin of :func:`draft`."""
     request = plan_request(topic, words, **(plan_options or {}))
     progress, control, prompts = progress or Silent(), control or RunControl(), Prompts(prompts_dir)
     out = Path(out)
     with RunDir(out, topic=request.topic, accept=[out / OUTLINE], notify=progress.warn) as run:
-        index = index_sources(sources, run.cache_dir(SOURCES_DIR), progress)
+        index = index_sources(sources, run.cache_dir(SOURCES_DIR) if sources else None, progress)
         backend = start_backend(backend, model, control, progress)
         outline = _existing_outline(run, request.topic, progress)
         if outline is None:
             progress.stage("planning the outline")
-            outline = await Planner(backend, prompts).plan(request, planning_lines(index, request.topic, backend))
+            outline = await Planner(backend, prompts).plan(request, planning_lines(index, request.topic, backend),
+                                                           request.load_template())
         job = Job(outline, run, backend, prompts, settings or WriterSettings(), policy, concurrency, checker,
-                  progress, control, index)
+                  progress, control, index, formats)
         return await _expand(job, build_graph(outline, policy))
 
 
@@ -361,7 +371,9 @@ async def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]
         job.backend.on_batch = None
         await job.backend.aclose()
     document = job.run.assemble(job.outline, results)
-    return _finish(job, results, document, time.perf_counter() - started, len(finished))
+    exports = job.run.export(job.outline, document, job.formats)
+    result = _finish(job, results, document, time.perf_counter() - started, len(finished))
+    return result.model_copy(update={"exports": exports})
 
 
 def _assemble_quietly(job: Job, results: dict[str, SectionResult]) -> None:
@@ -386,6 +398,18 @@ def _finish(job: Job, results: dict[str, SectionResult], document: str, seconds:
                     sections=ordered)
     job.run.save_json(REPORT, report.model_dump(mode="json"))
     return DraftResult(outline=job.outline, directory=job.run.path, document=document, report=report)
+
+
+def export_run(out: str | Path, formats: Sequence[str], *, notify=lambda text: None) -> list[Path]:
+    """Write a run directory's document.md (as it is now: an editor's changes included) as
+    each of ``formats`` (html, docx) next to it; returns the files written."""
+    RunDir.read_only(out, notify)  # refuse a folder that holds no run
+    with RunDir(out, notify=notify) as run:
+        try:
+            document = read_regular(run.path / DOCUMENT, MAX_FILE_BYTES).decode("utf-8")
+        except (OSError, ValueError):  # missing, unreadable, too large, not UTF-8
+            raise OutputError(f"'{run.path / DOCUMENT}' cannot be read; run expand on the outline again") from None
+        return run.export(load_outline(run.path / OUTLINE), document, formats)
 
 
 def rescore(out: str | Path, *, checker: Checker | None = None,

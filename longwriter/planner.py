@@ -17,10 +17,13 @@ from .length import is_cjk
 from .outline import (MAX_TOPIC_CHARS, MAX_WORDS, MIN_LEAF_WORDS, Outline, Section, distribute, normal_topic,
                       rebalance, slugify)
 from .prompts import Prompts
+from .templates import Template, TemplateSection
+from .templates import load as load_template
 from .titling import document_title, in_script, usable_brief
 from .wrappers import MetaTalk
 
 MAX_SEED = defaults.MAX_SEED
+MIN_SUBSECTION_WORDS = 120  # a template section is subdivided only when each part gets this many
 BRIEF_TOKENS = 80  # one sentence; a longer one is cut at a boundary (titling.brief_sentence)
 
 
@@ -39,6 +42,7 @@ class PlanRequest(BaseModel):
     depth: int | None = Field(None, ge=1, le=2, description="1 = flat, 2 = chapters with sections")
     seed: int = Field(0, ge=0, le=MAX_SEED)
     max_attempts: int = Field(4, ge=1, le=20)
+    template: str | None = Field(None, min_length=1, max_length=4096, description="a built-in template or a YAML file")
 
     def __init__(self, **data) -> None:
         try:
@@ -55,11 +59,35 @@ class PlanRequest(BaseModel):
 
     @model_validator(mode="after")
     def _room_per_section(self) -> PlanRequest:
+        if self.template:  # the template fixes the sections: templates.check_room measures them
+            if self.sections or self.depth:
+                raise ValueError("--sections and --depth do not apply with a template: it fixes the sections")
+            return self
         top, sub = shape(self.words, self.sections, self.depth)
         if self.words < top * sub * MIN_LEAF_WORDS:
             raise ValueError(f"{self.words} words over {top * sub} sections leaves under {MIN_LEAF_WORDS} words "
                              f"a section; ask for at most {max(1, self.words // MIN_LEAF_WORDS)} sections")
         return self
+
+
+    @property
+    def document_language(self) -> str:
+        """The language asked for, else the topic's (zh for a Chinese topic, else en)."""
+        return self.language or ("zh" if is_cjk(self.topic) else "en")
+
+    def load_template(self) -> Template | None:
+        """The template this request names (built-in, in the document's language, or a file),
+        checked to leave every section room; None without one. One-line errors."""
+        if not self.template:
+            return None
+        template = load_template(self.template, self.document_language)
+        budgets = distribute(max(self.words, len(template.sections)), [s.share for s in template.sections])
+        if min(budgets) < 2 * MIN_LEAF_WORDS:
+            shares = [s.share for s in template.sections]
+            need = -(-2 * MIN_LEAF_WORDS * sum(shares) // min(shares))
+            raise InputError(f"{self.words} words are too few for template '{template.name}' "
+                             f"({len(shares)} sections); ask for at least {need}")
+        return template
 
 
 def check_topic(topic: str) -> str:
@@ -153,21 +181,37 @@ class Planner:
         """The template in the document's language where one exists (``plan_titles.zh``)."""
         return self.prompts.render(self.prompts.localized(name, self.language), **values)
 
-    async def plan(self, req: PlanRequest, sources: list[str] | None = None) -> Outline:
+    async def plan(self, req: PlanRequest, sources: list[str] | None = None,
+                   template: Template | None = None) -> Outline:
         """The outline for ``req``; ``sources``: lines describing the user's sources (their
-        headings and best passages, bounded), so the outline covers what they cover."""
+        headings and best passages, bounded), so the outline covers what they cover; with a
+        ``template``, its top-level sections, budget shares and contents are kept."""
         self.sources = sources or []
         topic = check_topic(req.topic)
-        language = req.language or ("zh" if is_cjk(topic) else "en")
-        top_n, sub_n = shape(req.words, req.sections, req.depth)
+        language = req.document_language
+        audience, style = _from_template(req, template)
         self.language = language
-        self.system = self.render("system", style=req.style, audience=req.audience, language=language)
-        tops = (await self.titles([(None, top_n)], topic, req))[0]
-        subs = await self.titles([(t, sub_n) for t in tops], topic, req) if sub_n > 1 else [[] for _ in tops]
-        title, briefs = await self.briefs(topic, tops, subs, req)
-        sections = self.assemble(tops, subs, briefs, req.words)
-        return rebalance(Outline(title=title, topic=topic, audience=req.audience, style=req.style,
+        self.system = self.render("system", style=style, audience=audience, language=language)
+        skeleton = _skeleton(template, req) if template else None
+        if skeleton:
+            tops, subs = await self._template_titles(skeleton, topic, req)
+        else:
+            top_n, sub_n = shape(req.words, req.sections, req.depth)
+            tops = (await self.titles([(None, top_n)], topic, req))[0]
+            subs = await self.titles([(t, sub_n) for t in tops], topic, req) if sub_n > 1 else [[] for _ in tops]
+        known = {(s.title, None): s.brief for s in template.sections if s.brief} if template else {}
+        title, briefs = await self.briefs(topic, tops, subs, req, known)
+        sections = self.assemble(tops, subs, briefs, req.words, skeleton)
+        return rebalance(Outline(title=title, topic=topic, audience=audience, style=style,
                                  language=language, words=req.words, sections=sections))
+
+    async def _template_titles(self, skeleton: list[tuple[TemplateSection, int, int]], topic: str,
+                               req: PlanRequest) -> tuple[list[str], list[list[str]]]:
+        """The template's own titles, and subsection titles for those it subdivides."""
+        tops = [part.title for part, _, _ in skeleton]
+        asks = [(part.title, n) for part, _, n in skeleton if n > 1]
+        found = iter(await self.titles(asks, topic, req) if asks else [])
+        return tops, [next(found) if n > 1 else [] for _, _, n in skeleton]
 
     async def _complete(self, requests: list[ChatRequest]) -> list[Completion]:
         """All requests at once (the engine batches them); Ctrl-C stops planning too."""
@@ -217,19 +261,25 @@ class Planner:
         request.sampling = request.sampling.model_copy(update={"stop": ("\n",), "temperature": 0.8})
         return request
 
-    async def briefs(self, topic: str, tops: list[str], subs: list[list[str]], req: PlanRequest):
-        """The document title and a one-sentence brief per section, in one batch."""
+    async def briefs(self, topic: str, tops: list[str], subs: list[list[str]], req: PlanRequest,
+                     known: dict | None = None):
+        """The document title and a one-sentence brief per section (those in ``known`` are
+        kept as given), in one batch."""
+        known = known or {}
         pairs = [(t, None) for t in tops] + [(s, t) for t, ss in zip(tops, subs) for s in ss]
+        asked = [pair for pair in pairs if pair not in known]
         batch = [self._ask(self.render("doc_title", topic=topic), 24, req.seed)]
         batch += [self._ask(self.render("brief", topic=topic, title=t, parent=p or ""), BRIEF_TOKENS, req.seed)
-                  for t, p in pairs]
+                  for t, p in asked]
         out = await self._complete(batch)
         title = document_title(out[0].text, topic, self.language, self.wrappers)
-        return title, {pair: usable_brief(c.text, pair[0], self.language, self.wrappers)
-                       for pair, c in zip(pairs, out[1:])}
+        made = {pair: usable_brief(c.text, pair[0], self.language, self.wrappers) for pair, c in zip(asked, out[1:])}
+        return title, {**made, **known}
 
-    def assemble(self, tops: list[str], subs: list[list[str]], briefs: dict, words: int) -> list[Section]:
-        """Sections with unique slug ids and budgets split evenly (rebalanced afterwards)."""
+    def assemble(self, tops: list[str], subs: list[list[str]], briefs: dict, words: int,
+                 skeleton: list | None = None) -> list[Section]:
+        """Sections with unique slug ids and budgets split evenly, or by the template's shares
+        (rebalanced afterwards); a template section's contents pass to its subsections."""
         used: set[str] = set()
 
         def make_id(title: str, fallback: str) -> str:
@@ -240,13 +290,36 @@ class Planner:
             used.add(sid)
             return sid
 
+        contents = [_contents(part.contains) for part, _, _ in skeleton] if skeleton else [[] for _ in tops]
         sections = []
-        for i, (top, children) in enumerate(zip(tops, subs), 1):
+        for i, (top, children, contains) in enumerate(zip(tops, subs, contents), 1):
             children = children if len(children) > 1 else []  # one subsection is no subdivision
-            kids = [Section(id=make_id(s, f"s{i}-{j}"), title=s, brief=briefs[(s, top)], words=1)
+            kids = [Section(id=make_id(s, f"s{i}-{j}"), title=s, brief=briefs[(s, top)], words=1, contains=contains)
                     for j, s in enumerate(children, 1)]
             sections.append(Section(id=make_id(top, f"s{i}"), title=top, brief=briefs[(top, None)],
-                                    words=1, children=kids))
-        for node, share in zip(sections, distribute(words, [1] * len(sections))):
+                                    words=1, contains=[] if kids else contains, children=kids))
+        weights = [part.share for part, _, _ in skeleton] if skeleton else [1] * len(sections)
+        for node, share in zip(sections, distribute(words, weights)):
             node.words = share
         return sections
+
+
+def _from_template(req: PlanRequest, template: Template | None) -> tuple[str, str]:
+    """Audience and style: the user's when given, else the template's, else the defaults."""
+    audience = req.audience if req.audience != defaults.AUDIENCE or not template else template.audience or req.audience
+    style = req.style if req.style != defaults.STYLE or not template else template.style or req.style
+    return audience, style
+
+
+def _skeleton(template: Template, req: PlanRequest) -> list[tuple[TemplateSection, int, int]]:
+    """(template section, its words, subsections to plan for it): a section the template lets
+    the planner subdivide gets one subsection per ~230 words of its budget, when that is 2 or
+    more (the same density as a plan without a template)."""
+    budgets = distribute(req.words, [part.share for part in template.sections])
+    return [(part, words, round(words / 230) if part.subdivide and words >= 2 * MIN_SUBSECTION_WORDS else 0)
+            for part, words in zip(template.sections, budgets)]
+
+
+def _contents(contains: list[str]) -> list[str]:
+    """What a section holds besides prose: nothing to note when it is prose only."""
+    return [] if set(contains) <= {"prose"} else list(contains)

@@ -37,8 +37,9 @@ SECTIONS = "sections"
 CACHES = ("sources-index",)  # folders of derived data a run keeps (re-made from the inputs at will)
 OUTLINE = "outline.yaml"
 DOCUMENT = "document.md"
+EXPORTS = {"html": "document.html", "docx": "document.docx"}  # document.md in other formats
 REPORT = "report.json"
-_OUTPUTS = (STATE, OUTLINE, DOCUMENT, REPORT)
+_OUTPUTS = (STATE, OUTLINE, DOCUMENT, REPORT, *EXPORTS.values())
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 # Temporary files carry a prefix no user file has, so cleaning up after a killed run can
@@ -51,12 +52,12 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 Notify = Callable[[str], None]
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str | bytes) -> None:
     """Write via a temporary file and rename, so a crash never leaves a half-written file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8") if isinstance(text, str) else text)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
@@ -291,14 +292,14 @@ class RunDir:
 
     # ------------------------------------------------------------------ writing
 
-    def _write_file(self, path: Path, text: str) -> None:
+    def _write_file(self, path: Path, text: str | bytes) -> None:
         try:
             atomic_write(path, text)
         except OSError as err:
             raise OutputError(f"cannot write '{path}' ({err.strerror}); finished sections are kept in "
                               f"'{self.path / SECTIONS}'") from None
 
-    def write(self, rel: str, text: str) -> None:
+    def write(self, rel: str, text: str | bytes) -> None:
         """Write one output file. A file there that longwriter did not write is moved aside
         first. The new hash is recorded before the write and confirmed after it, so a kill in
         between never makes longwriter's own file look like the user's."""
@@ -436,6 +437,22 @@ class RunDir:
         self.write(DOCUMENT, document)
         self.save_state()
         return document
+
+
+    def export(self, outline: Outline, document: str, formats: Iterable[str]) -> list[Path]:
+        """Write the document in each of ``formats`` besides Markdown (html, docx) next to
+        document.md; returns the files written."""
+        from . import export
+
+        makers = {"html": lambda: export.to_html(document, outline.title, outline.language),
+                  "docx": lambda: export.to_docx(document, outline.title)}
+        written = []
+        for fmt in (f for f in formats if f in EXPORTS):
+            self.write(EXPORTS[fmt], makers[fmt]())
+            written.append(self.path / EXPORTS[fmt])
+        if written:
+            self.save_state()
+        return written
 
 
 def _read_small(path: Path) -> str:

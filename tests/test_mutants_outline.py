@@ -28,7 +28,7 @@ def test_a_wrong_shape_is_located_precisely(sections, message):
 @pytest.mark.parametrize("extra_at, message", [
     ("document", "document, field 'bogus': unknown field (allowed: title, topic, audience, style, language, words, "
                  "sections)"),
-    ("section", "section 'a', field 'bogus': unknown field (allowed: id, title, brief, words, depends_on, children)"),
+    ("section", "section 'a', field 'bogus': unknown field (allowed: id, title, brief, words, depends_on, contains, children)"),
 ])
 def test_an_unknown_field_lists_the_fields_allowed_where_it_was_written(extra_at, message):
     """parse_outline(): a document-level unknown field lists document fields; a section-level one, section fields."""

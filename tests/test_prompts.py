@@ -26,7 +26,7 @@ VALUES = {
     "section": {"title": "Coffee", "topic": "Coffee", "outline": ["1. Origins", "2. Trade"], "summary": "s",
                 "chapters": ["1 Origins", "2 Trade", "..."], "sources": ["Coffee came from Ethiopia."],
                 "tail": "t", "number": 2, "section_title": "Trade", "chapter": "", "brief": "b", "words": 300,
-                "feedback": ["too short", "off topic"]},
+                "feedback": ["too short", "off topic"], "contains": ["list", "table", "code", "math", "mermaid"]},
     "summary": {"previous": "p", "section_title": "Trade", "text": "Ships carried beans.", "words": 60},
     "judge": {"topic": "Coffee", "section_title": "Trade", "brief": "b", "text": "Ships carried beans."},
     "feedback": {"problems": ["off_topic", "off_brief", "retold", "looped", "too_short", "judged_off",

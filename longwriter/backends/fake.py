@@ -4,6 +4,7 @@ which requests were in flight together."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from .base import Backend, ChatRequest, Completion
@@ -40,9 +41,11 @@ class ScriptedBackend(Backend):
         if self.cancelled:
             return Completion.cancelled()
         text = self.responder(r)
-        words, limit = text.split(), r.sampling.max_new_tokens
+        words, limit = list(re.finditer(r"\S+", text)), r.sampling.max_new_tokens
         reason = "length" if len(words) > limit else "stop"
-        return Completion(text=" ".join(words[:limit]) if reason == "length" else text, prompt_tokens=sum(self.count_tokens(m.content) for m in r.messages),
+        cut = (text[: words[limit - 1].end()] if limit else "") if reason == "length" else text  # line breaks kept
+        return Completion(text=cut,
+                          prompt_tokens=sum(self.count_tokens(m.content) for m in r.messages),
                           completion_tokens=min(len(words), limit), finish_reason=reason)
 
     @property
