@@ -15,7 +15,8 @@ _EXPORTS = {
     "load_outline": "outline", "DraftResult": "pipeline", "Report": "pipeline", "draft": "pipeline",
     "expand": "pipeline", "plan": "pipeline", "rescore": "pipeline", "SectionResult": "writer",
     "WriterSettings": "writer", "aplan": "pipeline", "aexpand": "pipeline", "adraft": "pipeline",
-    "RunControl": "pipeline", "ModelSpec": "backends",
+    "RunControl": "pipeline", "ModelSpec": "backends", "export_run": "pipeline", "batch": "batch",
+    "abatch": "batch", "BatchJob": "batch", "BatchResult": "batch", "Template": "templates",
 }
 __all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

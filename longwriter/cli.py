@@ -471,3 +471,39 @@ def export(run_dir: str, formats: tuple[str, ...]) -> None:
             info(str(path))
 
     _run(go)
+
+
+@main.command()
+@click.argument("jobs_file", type=click.Path())
+@click.option("--out", "-o", type=click.Path(), required=True,
+              help="Folder for the documents: one run folder per line (resumes if it exists).")
+@write_options
+@model_options
+@seed_option
+def batch(jobs_file: str, out: str, **o) -> None:
+    """Write many documents on one engine, from a JSON Lines file: one object per line, such
+    as {"topic": "...", "words": 300, "template": "tech-blog"} (also name, audience, style,
+    language, sections, depth, seed, temperature, top_p, repetition_penalty, attempts, sources)."""
+
+    def go():
+        from .batch import batch as run_batch
+        from .batch import read_jobs
+        from .console import BatchProgress, info
+        from .errors import BatchIncomplete
+        from .pipeline import RunControl
+
+        _check_paths(out=out, prompts_dir=o["prompts_dir"], model=o["model"], thresholds=o["thresholds_file"])
+        jobs = read_jobs(jobs_file)  # an unreadable file is refused before any model loads
+        _check_prompts(o["prompts_dir"])
+        checker, control = _checker(o), RunControl()
+        with _graceful_interrupts(control), BatchProgress() as progress:
+            result = run_batch(jobs_file, out, model=_model(o), settings=_settings(o), policy=o["policy"],
+                               concurrency=o["concurrency"], prompts_dir=o["prompts_dir"], checker=checker,
+                               progress=progress, control=control, formats=o["formats"])
+        done = len(result.outcomes) - len(result.failed)
+        words = sum(o.words for o in result.outcomes)
+        info(f"{done} of {len(jobs)} documents written, {words} words, {result.seconds:.0f} s -> {Path(out) / 'batch.json'}")
+        if result.failed:
+            raise BatchIncomplete(f"{len(result.failed)} of {len(jobs)} documents were not written (see above)")
+
+    _run(go)

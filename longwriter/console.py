@@ -15,7 +15,8 @@ import re
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 from rich.text import Text
 
@@ -99,6 +100,42 @@ class RichProgress:
     def warn(self, text: str) -> None:
         """A one-line warning printed above the live bar."""
         _say(self.bar.console, _line("warning:", "yellow", text))
+
+
+class BatchProgress(RichProgress):
+    """A batch's one live view: documents done, sections done with the engine's tokens/s and
+    the time left, and one line per document as it finishes or fails."""
+
+    def __init__(self) -> None:
+        self.bar = Progress(TextColumn("{task.description}", style="bold", markup=False), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("{task.fields[rate]}", markup=False),
+                            TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                            disable=not sys.stderr.isatty())
+        self.task = self.docs = None
+
+    def documents(self, total: int) -> None:
+        """Start the documents bar."""
+        self.docs = self.bar.add_task("documents", total=total, rate="")
+
+    def start(self, total: int, done: int) -> None:
+        """Start the sections bar at ``done`` of ``total`` (sections of every document)."""
+        if done:
+            _say(self.bar.console, Text(f"{done} of {total} sections already written; resuming", style="dim"))
+        self.task = self.bar.add_task("sections", total=total, completed=done, rate="")
+
+    def section(self, result) -> None:
+        self.bar.advance(self.task)
+
+    def document(self, outcome) -> None:
+        """One document finished, failed or was refused: one line, and the documents bar."""
+        self.bar.advance(self.docs)
+        if outcome.status == "done":
+            line = _line("done", "green", f"{outcome.name}: {outcome.words}/{outcome.required_words} words "
+                         f"(length score {outcome.length_score}) -> {outcome.directory}")
+        else:
+            where = f"{outcome.name}: " if outcome.name else ""
+            line = _line("failed" if outcome.status == "failed" else "refused", "bold red", where + outcome.error)
+        _say(self.bar.console, line)
 
 
 def scores_table(rows, worst: int) -> None:

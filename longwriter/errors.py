@@ -69,3 +69,10 @@ class TemplateError(LongwriterError):
     """A document template cannot be found, read or validated."""
 
     exit_code = 11
+
+
+class BatchIncomplete(LongwriterError):
+    """A batch finished, but some of its lines were refused or its documents failed (each was
+    reported in one line; the others were written)."""
+
+    exit_code = 12

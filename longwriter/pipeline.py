@@ -330,50 +330,72 @@ def _existing_outline(run: RunDir, topic: str, progress: Progress) -> Outline | 
 
 async def _expand(job: Job, graph: nx.DiGraph) -> DraftResult:
     """Save the outline, find what is finished, load the checker, write the rest."""
-    run = job.run
-    run.forget_removed(job.outline)
-    run.save_outline(job.outline)
-    finished = run.finished(job.outline)
-    finished = {k: v for k, v in finished.items() if k not in _stale(graph, finished)}
-    if (job.settings.check or job.sources) and job.checker is None:  # sources: it attaches citations
-        job.progress.stage("loading the checker's embedding model")
-        job.checker = make_checker()
+    ensure_checker(job)
     job.control.check()
-    return await _write(job, graph, finished)
-
-
-async def _write(job: Job, graph: nx.DiGraph, finished: dict[str, SectionResult]) -> DraftResult:
-    contexts = ContextBuilder(job.outline, graph, job.backend.count_tokens,
-                              passages=section_passages(job.sources, job.outline, job.backend.count_tokens))
-    job.settings = job.settings.with_model_defaults(job.backend.recommended)
-    writer = SectionWriter(job.outline, contexts, job.prompts, job.backend.count_tokens, job.settings,
-                           job.checker if job.settings.check else None, job.checker if job.sources else None)
-    results: dict[str, SectionResult] = dict(finished)
-    for sid, r in finished.items():
-        writer.texts[sid], writer.summaries[sid] = r.text, r.summary
-
-    def on_done(result: SectionResult) -> None:
-        writer.texts[result.id], writer.summaries[result.id] = result.text, result.summary
-        results[result.id] = result
-        job.run.save_section(result)
-        job.progress.section(result)
-
-    job.progress.start(len(graph), len(finished))
+    writing = Writing.prepare(job, graph)
+    job.progress.start(len(graph), writing.resumed)
     started = time.perf_counter()
     job.backend.on_batch = job.progress.batch
     try:
-        await Scheduler(graph, job.backend, writer.task, on_done, done=set(finished), concurrency=job.concurrency,
-                        should_stop=lambda: job.control.stopped).run()
+        await Scheduler(graph, job.backend, writing.writer.task, writing.on_done, done=set(writing.results),
+                        concurrency=job.concurrency, should_stop=lambda: job.control.stopped).run()
     except BaseException:
-        _assemble_quietly(job, results)  # even a stopped run leaves a readable partial document
+        _assemble_quietly(job, writing.results)  # even a stopped run leaves a readable partial document
         raise
     finally:
         job.backend.on_batch = None
         await job.backend.aclose()
-    document = job.run.assemble(job.outline, results)
-    exports = job.run.export(job.outline, document, job.formats)
-    result = _finish(job, results, document, time.perf_counter() - started, len(finished))
-    return result.model_copy(update={"exports": exports})
+    return writing.finish(time.perf_counter() - started)
+
+
+def ensure_checker(job: Job) -> None:
+    """Load the checker's embedding model when the run needs it (checking, or attaching
+    citations to a grounded run) and none was given."""
+    if (job.settings.check or job.sources) and job.checker is None:
+        job.progress.stage("loading the checker's embedding model")
+        job.checker = make_checker()
+
+
+@dataclass
+class Writing:
+    """One document being written: its graph, its section writer and the sections finished
+    so far (resumed ones included). A batch holds one per document."""
+
+    job: Job
+    graph: nx.DiGraph
+    writer: SectionWriter
+    results: dict[str, SectionResult]
+    resumed: int
+
+    @classmethod
+    def prepare(cls, job: Job, graph: nx.DiGraph) -> Writing:
+        """Save the outline, keep the finished sections that are still valid, build the writer."""
+        job.run.forget_removed(job.outline)
+        job.run.save_outline(job.outline)
+        finished = job.run.finished(job.outline)
+        finished = {k: v for k, v in finished.items() if k not in _stale(graph, finished)}
+        contexts = ContextBuilder(job.outline, graph, job.backend.count_tokens,
+                                  passages=section_passages(job.sources, job.outline, job.backend.count_tokens))
+        job.settings = job.settings.with_model_defaults(job.backend.recommended)
+        writer = SectionWriter(job.outline, contexts, job.prompts, job.backend.count_tokens, job.settings,
+                               job.checker if job.settings.check else None, job.checker if job.sources else None)
+        for sid, r in finished.items():
+            writer.texts[sid], writer.summaries[sid] = r.text, r.summary
+        return cls(job, graph, writer, dict(finished), len(finished))
+
+    def on_done(self, result: SectionResult) -> None:
+        """A section finished: later sections read it, and it is saved at once."""
+        self.writer.texts[result.id], self.writer.summaries[result.id] = result.text, result.summary
+        self.results[result.id] = result
+        self.job.run.save_section(result)
+        self.job.progress.section(result)
+
+    def finish(self, seconds: float) -> DraftResult:
+        """Assemble document.md, write the exports and the report."""
+        document = self.job.run.assemble(self.job.outline, self.results)
+        exports = self.job.run.export(self.job.outline, document, self.job.formats)
+        result = _finish(self.job, self.results, document, seconds, self.resumed)
+        return result.model_copy(update={"exports": exports})
 
 
 def _assemble_quietly(job: Job, results: dict[str, SectionResult]) -> None:
