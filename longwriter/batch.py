@@ -164,6 +164,8 @@ class Document:
     error: str = ""
     index: Any = None
     started: float = field(default_factory=time.perf_counter)
+    remaining: int = 0  # sections still to write
+    finished: bool = False
 
     def fail(self, err: BaseException) -> None:
         """Mark the document failed (the first reason counts) and report it in one line."""
@@ -252,82 +254,73 @@ class Batch:
             except Exception as err:  # noqa: BLE001 - one document's problem, reported in one line
                 self.failed(doc, err)
 
-    async def plan(self) -> None:
-        """Plan every document that has no outline yet, all at once."""
+    def load_checker(self) -> None:
+        """The checker's embedding model, loaded once for every document that needs it."""
+        if self.checker is None and any(d.spec.settings(self.settings).check or d.index for d in self.live):
+            self.progress.stage("loading the checker's embedding model")
+            self.checker = make_checker()
+
+    async def write(self) -> None:
+        """Plan every document at once, then write the sections of all of them in one forest;
+        each document is assembled, exported and reported the moment its last section is done.
+        Writing starts when every plan is ready: a padded engine runs one stop string per step,
+        so a plan's short title requests would wait behind 40-second drafting steps (measured:
+        a 16-document batch took 158 s with planning and writing overlapped, 137 s without)."""
         todo = []
         for doc in self.live:
             try:
-                outline = _existing_outline(doc.run, doc.request.topic, _Prefixed(self.progress, doc.name))
-            except Exception as err:  # noqa: BLE001
+                todo.append((doc, _existing_outline(doc.run, doc.request.topic, _Prefixed(self.progress, doc.name))))
+            except Exception as err:  # noqa: BLE001 - an outline.yaml there that is broken or another topic's
                 self.failed(doc, err)
-                continue
-            todo.append((doc, outline))
         if any(outline is None for _, outline in todo):
             self.progress.stage(f"planning {sum(o is None for _, o in todo)} documents")
-        outlines = await asyncio.gather(*(self._plan_one(d) if o is None else _ready(o) for d, o in todo),
-                                        return_exceptions=True)
-        for (doc, _), outline in zip(todo, outlines):
-            if isinstance(outline, BaseException):
-                self.failed(doc, outline)
-            else:
-                doc.job = self._job(doc, outline)
-
-    async def _plan_one(self, doc: Document):
-        lines = planning_lines(doc.index, doc.request.topic, self.backend)
-        return await Planner(self.backend, self.prompts).plan(doc.request, lines, doc.request.load_template())
-
-    def _job(self, doc: Document, outline) -> Job:
-        return Job(outline, doc.run, self.backend, self.prompts, doc.spec.settings(self.settings), self.policy,
-                   self.concurrency, None, _Prefixed(self.progress, doc.name), self.control, doc.index, self.formats)
-
-    def prepare(self) -> None:
-        """Each document's writer; the checker is loaded once and shared."""
-        if any(d.job.settings.check or d.index for d in self.live) and self.checker is None:
-            self.progress.stage("loading the checker's embedding model")
-            self.checker = make_checker()
-        for doc in self.live:
-            try:
-                doc.job.checker = self.checker
-                doc.writing = Writing.prepare(doc.job, build_graph(doc.job.outline, self.policy))
-            except Exception as err:  # noqa: BLE001 - e.g. an edited outline whose depends_on loops
-                self.failed(doc, err)
-
-    def forest(self) -> tuple[nx.DiGraph, set]:
-        """All documents' section graphs as one forest of (document, section) nodes. Sections
-        are ordered by their place in their own document first, so every document's opening
-        sections go before any document's later ones."""
-        docs, forest, done = self.live, nx.DiGraph(), set()
-        for k, doc in enumerate(docs):
-            graph = doc.writing.graph
-            for node, data in graph.nodes(data=True):
-                forest.add_node((k, node), order=data["order"] * len(docs) + k)
-            forest.add_edges_from(((k, u), (k, v), data) for u, v, data in graph.edges(data=True))
-            done |= {(k, sid) for sid in doc.writing.results}
-        return forest, done
-
-    async def write(self) -> None:
-        """Run the forest on the engine; then assemble, export and report each document."""
-        docs = self.live
-        forest, done = self.forest()
-        self.progress.start(len(forest), len(done))
+        scheduler = _ForestScheduler(nx.DiGraph(), self.backend, self._start, lambda result: None,
+                                     concurrency=self.concurrency, should_stop=lambda: self.control.stopped,
+                                     batch=self, planning=len(todo))
         self.backend.on_batch = self.progress.batch
+        plans = [asyncio.create_task(self._plan_and_add(doc, outline, scheduler)) for doc, outline in todo]
         try:
-            await _ForestScheduler(forest, self.backend, lambda node: docs[node[0]].task(node[1]), lambda r: None,
-                                   done=done, concurrency=self.concurrency,
-                                   should_stop=lambda: self.control.stopped, batch=self, docs=docs).run()
+            await asyncio.gather(*plans)
+            self.control.check()
+            await scheduler.run()
         except BaseException:
-            for doc in docs:
-                if doc.writing:
-                    _assemble_quietly(doc.job, doc.writing.results)
+            for doc in self.documents:
+                if doc.writing and not doc.finished:
+                    _assemble_quietly(doc.job, doc.writing.results)  # a stopped batch leaves readable drafts
             raise
         finally:
             self.backend.on_batch = None
-        for doc in docs:
-            self.finish(doc)
+            for task in plans:
+                task.cancel()
+            await asyncio.gather(*plans, return_exceptions=True)
+
+    def _start(self, node) -> Task:
+        return self.documents[node[0]].task(node[1])
+
+    async def _plan_and_add(self, doc: Document, outline, scheduler: _ForestScheduler) -> None:
+        try:
+            if outline is None:
+                lines = planning_lines(doc.index, doc.request.topic, self.backend)
+                outline = await Planner(self.backend, self.prompts).plan(doc.request, lines, doc.request.load_template())
+            doc.job = Job(outline, doc.run, self.backend, self.prompts, doc.spec.settings(self.settings), self.policy,
+                          self.concurrency, self.checker, _Prefixed(self.progress, doc.name), self.control, doc.index,
+                          self.formats)
+            doc.writing = Writing.prepare(doc.job, build_graph(outline, self.policy))
+            scheduler.add(self.documents.index(doc), doc)
+        except Exception as err:  # noqa: BLE001 - one document's plan; a fatal one ends the batch
+            if _fatal(err):
+                scheduler.fatal = err
+            else:
+                self.failed(doc, err)
+        finally:
+            scheduler.planned()
 
     def finish(self, doc: Document) -> None:
+        """The document's last section is done (or it failed): assemble, export, report."""
+        doc.finished = True
         if doc.error:
-            _assemble_quietly(doc.job, doc.writing.results)
+            if doc.writing:
+                _assemble_quietly(doc.job, doc.writing.results)
             return
         try:
             doc.result = doc.writing.finish(time.perf_counter() - doc.started)
@@ -351,24 +344,55 @@ class Batch:
 
 
 class _ForestScheduler(Scheduler):
-    """The scheduler over a batch's forest: one document's failure fails that document only."""
+    """The scheduler over a batch's forest of (document, section) nodes. Documents join it as
+    their plans are ready; one document's failure fails that document only."""
 
-    def __init__(self, *args, batch: Batch, docs: list[Document], **kwargs) -> None:
+    def __init__(self, *args, batch: Batch, planning: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.batch, self.docs = batch, docs  # docs: the forest's document numbers index this list
+        self.batch, self.planning = batch, planning  # planning: documents whose sections may still come
+        self.fatal: BaseException | None = None
+        self._grown = asyncio.Event()
+
+    def add(self, k: int, doc: Document) -> None:
+        """Add document ``k``'s unfinished sections. They are ordered by their place in their own
+        document first, so every document's opening sections go before any document's later ones."""
+        graph, docs = doc.writing.graph, len(self.batch.documents)
+        todo = [n for n in graph if n not in doc.writing.results]  # finished ones need no node
+        doc.remaining = len(todo)
+        for node in todo:
+            self.graph.add_node((k, node), order=graph.nodes[node]["order"] * docs + k)
+        self.graph.add_edges_from(((k, u), (k, v), data) for u, v, data in graph.edges(data=True)
+                                  if (k, u) in self.graph and (k, v) in self.graph)
+        self.batch.progress.start(len(graph), len(graph) - len(todo))
+        if not todo:
+            self.batch.finish(doc)  # every section was written by an earlier run
+
+    def planned(self) -> None:
+        self.planning -= 1
+        self._grown.set()
+
+    def _growth(self) -> asyncio.Task | None:
+        if self.fatal is not None:
+            raise self.fatal
+        if self.planning <= 0:
+            return None
+        self._grown.clear()
+        return asyncio.ensure_future(self._grown.wait())
 
     async def _section(self, node, slots) -> SectionResult | None:
+        doc = self.batch.documents[node[0]]
         try:
-            return await super()._section(node, slots)
-        except Exception as err:  # noqa: BLE001 - fatal ones are raised again by Batch.failed
-            doc = self.docs[node[0]]
+            result = await super()._section(node, slots)
+        except Exception as err:  # noqa: BLE001 - one document's failure, unless it is fatal
+            if _fatal(err):
+                raise
             if not doc.error:
                 self.batch.failed(doc, err)
-            return None
-
-
-async def _ready(value):
-    return value
+            result = None
+        doc.remaining -= 1
+        if doc.remaining == 0 and not doc.finished:
+            self.batch.finish(doc)
+        return result
 
 
 def _prefixed(say, name: str):
@@ -456,11 +480,9 @@ async def _run(state: Batch, backend: Backend | None, model) -> None:
         return
     state.backend = start_backend(backend, model, state.control, state.progress)
     try:
-        await state.plan()
+        state.load_checker()
         state.control.check()
-        state.prepare()
-        if state.live:
-            await state.write()
+        await state.write()
     finally:
         await state.backend.aclose()
 

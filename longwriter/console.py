@@ -118,13 +118,21 @@ class BatchProgress(RichProgress):
         self.docs = self.bar.add_task("documents", total=total, rate="")
 
     def start(self, total: int, done: int) -> None:
-        """Start the sections bar at ``done`` of ``total`` (sections of every document)."""
-        if done:
-            _say(self.bar.console, Text(f"{done} of {total} sections already written; resuming", style="dim"))
-        self.task = self.bar.add_task("sections", total=total, completed=done, rate="")
+        """A document's sections join the sections bar: ``total``, of which ``done`` were
+        written by an earlier run (documents join as their plans are ready)."""
+        if self.task is None:
+            self.task = self.bar.add_task("sections", total=total, completed=done, rate="")
+            return
+        current = self.bar.tasks[self.task]
+        self.bar.update(self.task, total=(current.total or 0) + total, completed=current.completed + done)
 
     def section(self, result) -> None:
         self.bar.advance(self.task)
+
+    def batch(self, stats) -> None:
+        """The engine's last step: on the sections bar, or on the documents bar while planning."""
+        rate = stats.completion_tokens / stats.seconds if stats.seconds else 0.0
+        self.bar.update(self.task if self.task is not None else self.docs, rate=f"batch {stats.size}, {rate:.0f} tok/s")
 
     def document(self, outcome) -> None:
         """One document finished, failed or was refused: one line, and the documents bar."""

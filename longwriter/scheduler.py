@@ -31,25 +31,37 @@ class Scheduler:
     should_stop: Callable[[], bool] = lambda: False
     #: When each section became ready and when its first request went out (benchmarks read it).
     timeline: dict[str, list[float]] = field(default_factory=dict)
+    _computing: int = 0  # sections running CPU work now (the checker)
 
     async def run(self) -> None:
         """Run until every section is done (raises :class:`Interrupted` when asked to stop)."""
         slots = asyncio.Semaphore(self.concurrency or self.backend.concurrency)
         started, running = set(self.done), {}
+        self.backend.upcoming = lambda: self._computing  # each will send its next request soon
         try:
             while True:
                 for node in ready(self.graph, self.done, started):
                     started.add(node)
                     self.timeline[node] = [asyncio.get_running_loop().time()]
                     running[asyncio.create_task(self._section(node, slots))] = node
-                if not running:
+                growth = self._growth()
+                if not running and growth is None:
                     return
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in sorted(finished, key=lambda t: self._order(running[t])):
+                finished, _ = await asyncio.wait([*running, *([growth] if growth else [])],
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                if growth is not None and not growth.done():
+                    growth.cancel()
+                for task in sorted((t for t in finished if t in running), key=lambda t: self._order(running[t])):
                     self.on_done(task.result())  # a failed section raises here, stopping the run
                     self.done.add(running.pop(task))
         finally:
+            self.backend.upcoming = lambda: 0
             await _cancel_all(running)
+
+    def _growth(self) -> asyncio.Task | None:
+        """A task that ends when sections are added to the graph while it runs, or None when
+        none will be (a batch adds each document's sections as its plan is ready)."""
+        return None
 
     def _order(self, node: str) -> int:
         return self.graph.nodes[node]["order"]
@@ -63,7 +75,11 @@ class Scheduler:
             except StopIteration as stop:
                 return stop.value
             if isinstance(step, Compute):  # CPU work (the checker's embeddings): off the event loop
-                reply = await asyncio.to_thread(step.run)
+                self._computing += 1
+                try:
+                    reply = await self.backend.run_cpu(step.run)
+                finally:
+                    self._computing -= 1
                 continue
             reply = await self._ask(node, step, slots)
 

@@ -156,3 +156,66 @@ def test_the_batch_command_refuses_a_bad_file_before_any_model_loads(tmp_path):
     missing = CliRunner().invoke(main, ["batch", str(tmp_path / "none.jsonl"), "--out", str(tmp_path / "o")])
     assert missing.exit_code == 5 and "no such file" in missing.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_step_with_free_rows_waits_for_requests_announced_as_coming():
+    """The padded engine's gather: a rewrite whose check is still running joins the next step
+    instead of leaving it to run half empty (and costing a whole step of its own)."""
+    import asyncio
+
+    from longwriter.backends.base import ChatRequest, Completion, Message, Sampling
+    from longwriter.backends.batching import DynamicBatcher
+
+    def make(gather):
+        steps = []
+        coming = {"n": 1}
+
+        def run(requests):
+            steps.append([r.messages[0].content for r in requests])
+            return [Completion(text="ok", prompt_tokens=1, completion_tokens=1, finish_reason="stop") for _ in requests]
+
+        batcher = DynamicBatcher(run, lambda: 4, threaded=False, gather=gather, upcoming=lambda: coming["n"])
+        batcher._last_step = 10.0  # as after a long step: up to 2.5 s of waiting is worth it
+
+        async def scenario():
+            request = lambda text: ChatRequest(messages=[Message(role="user", content=text)], sampling=Sampling())
+
+            async def later():
+                await asyncio.sleep(0.3)  # its check ends a moment after the first request arrives
+                coming["n"] = 0
+                return await batcher.submit(request("second"))
+
+            await asyncio.gather(batcher.submit(request("first")), later())
+
+        asyncio.run(scenario())
+        return steps
+
+    assert make(gather=True) == [["first", "second"]]
+    assert make(gather=False) == [["first"], ["second"]]
+
+
+def test_the_checker_runs_where_the_backend_says_and_is_announced_as_upcoming(tmp_path):
+    """Sections in their checks count as upcoming requests, and the checks run through the
+    backend's run_cpu (the in-process engine's own thread on CPU)."""
+    from longwriter.pipeline import expand
+
+    from .conftest import make_outline
+
+    class Recording(ScriptedBackend):
+        def __init__(self):
+            super().__init__(smart_responder)
+            self.cpu_calls, self.seen_upcoming = 0, []
+
+        async def run_cpu(self, fn):
+            self.cpu_calls += 1
+            self.seen_upcoming.append(self.upcoming())
+            return await super().run_cpu(fn)
+
+    from longwriter.backends.embeddings import CharNgramEmbedder
+    from longwriter.checker import Checker
+
+    backend = Recording()
+    checker = Checker(CharNgramEmbedder(), CharNgramEmbedder())  # real scoring, no model to load
+    expand(make_outline(2, 2, 800), tmp_path, backend=backend, checker=checker)
+    assert backend.cpu_calls >= 4 and all(n >= 1 for n in backend.seen_upcoming)
+    assert backend.upcoming() == 0  # reset when the run ends

@@ -191,3 +191,38 @@ def test_ctrl_c_while_planning_exits_130_and_leaves_nothing(tmp_path):
     assert proc.returncode == 130, stderr
     assert "while planning" in stderr and "Traceback" not in stderr
     assert not (tmp_path / "parent").exists()  # nothing saved, no empty folder left behind
+
+
+def test_batch_with_a_template_and_exports_on_the_embedded_model(tmp_path):
+    """Two documents in one batch (one to the tech-blog template, one Chinese), a bad line that
+    is refused, and HTML and DOCX exports read back: the headings follow the outline (the
+    template's sections) in every format."""
+    import docx
+    from bs4 import BeautifulSoup
+
+    from longwriter import templates
+
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"topic": "Hash tables in Python", "words": 300, "template": "tech-blog", "name": "hash"}\n'
+                    '{"topic": "Bees", "colour": "yellow"}\n'
+                    '{"topic": "茶的历史", "words": 200, "name": "tea"}\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["batch", str(jobs), "--out", str(tmp_path / "out"), "--no-check",
+                                       "--format", "md,html,docx"])
+    assert result.exit_code == 12, result.output  # the bad line: everything else is written
+    summary = {s["line"]: s for s in json.loads((tmp_path / "out" / "batch.json").read_text())}
+    assert [summary[n]["status"] for n in (1, 2, 3)] == ["done", "refused", "done"]
+    assert summary[2]["error"] == "line 2: colour: unknown field"
+    blog = templates.load("tech-blog", "en")
+    for name in ("hash", "tea"):
+        out = tmp_path / "out" / name
+        outline = load_outline(out / "outline.yaml")
+        document = (out / "document.md").read_text(encoding="utf-8")
+        assert headings(document) == [s.title for _, s in outline.walk()]
+        page = BeautifulSoup((out / "document.html").read_text(encoding="utf-8"), "html.parser")
+        assert [h.get_text() for h in page.find_all("h2")] == [f"{k} {s.title}" for k, s in enumerate(outline.sections, 1)]
+        word = docx.Document(str(out / "document.docx"))
+        assert [p.text for p in word.paragraphs if p.style.name == "Heading 1"] == \
+            [f"{k} {s.title}" for k, s in enumerate(outline.sections, 1)]
+    hash_outline = load_outline(tmp_path / "out" / "hash" / "outline.yaml")
+    assert [s.title for s in hash_outline.sections] == [s.title for s in blog.sections]
+    assert load_outline(tmp_path / "out" / "tea" / "outline.yaml").language == "zh"

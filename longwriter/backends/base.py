@@ -8,7 +8,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -104,6 +104,9 @@ class Backend(ABC):
         self._cancel = threading.Event()
         #: Called with each engine step's statistics, when the engine has steps (progress bars).
         self.on_batch: Callable[[BatchStats], None] | None = None
+        # How many requests the caller will send in a moment (sections whose checks are running):
+        # an engine that pays as much for a step of few rows as of many may wait for them.
+        self.upcoming: Callable[[], int] = lambda: 0
         #: Lines worth showing once when a run starts (what a server lacks, for instance).
         self.notes: list[str] = []
         #: Sampling the model's publisher recommends (temperature, top_p): the writer's defaults.
@@ -123,6 +126,11 @@ class Backend(ABC):
                 await self.aclose()
 
         return asyncio.run(together())
+
+    async def run_cpu(self, fn: Callable[[], Any]) -> Any:
+        """Run the caller's CPU work (the checker's embeddings) off the event loop. Default: a
+        thread of its own; an engine that computes on the same CPU runs it in its own turn."""
+        return await asyncio.to_thread(fn)
 
     def count_tokens(self, text: str) -> int:
         """Tokens in ``text`` for this model (default: a characters-per-token estimate)."""
