@@ -69,6 +69,26 @@ def closed(block: str) -> bool:
     return True  # a table or a list: every row or item it has is complete
 
 
+def open_tail(text: str) -> tuple[str, str] | None:
+    """(text before it, the block) when ``text`` ends inside a fence or ``$$`` block that is
+    never closed, else None."""
+    parts = split(text)
+    if not parts or not parts[-1][0] or closed(parts[-1][1]):
+        return None
+    return "".join(piece for _, piece in parts[:-1]), parts[-1][1]
+
+
+def sealed(text: str) -> str:
+    """``text`` with a fence or ``$$`` block it ends inside closed, so what follows it in a
+    document (the next heading) is not swallowed into code by every renderer."""
+    tail = open_tail(text)
+    if tail is None:
+        return text
+    opener = tail[1].lstrip().split("\n", 1)[0]
+    fence = "$$" if opener.startswith("$$") else re.match(r"`{3,}|~{3,}", opener).group(0)
+    return text.rstrip("\n") + "\n" + fence
+
+
 def prose_map(text: str, fn: Callable[[str], str]) -> str:
     """``text`` with ``fn`` applied to each prose part; blocks are kept exactly."""
     return "".join(piece if is_block else fn(piece) for is_block, piece in split(text))

@@ -24,7 +24,7 @@ from typing import Any
 import filelock
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from . import citations
+from . import blocks, citations
 from .errors import LockedError, OutputError
 from .files import TooLarge, read_regular
 from .outline import Outline, dump_outline, normal_topic, slugify
@@ -425,7 +425,9 @@ class RunDir:
         ## top level, ### below); citations are numbered across the document and a References
         list of the sources cited ends it."""
         done = [(leaf.id, results[leaf.id]) for leaf in outline.leaves() if leaf.id in results]
-        texts, cited = citations.number([(r.text.strip(), r.sources) for _, r in done])
+        # sealed: a section file (perhaps edited) that ends inside a code fence must not turn
+        # every heading after it into code
+        texts, cited = citations.number([(blocks.sealed(r.text.strip()), r.sources) for _, r in done])
         text_of = {sid: text for (sid, _), text in zip(done, texts)}
         parts = []
         for node, heading in outline.headings():

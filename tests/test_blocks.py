@@ -71,3 +71,28 @@ def test_a_repeated_title_is_cut_but_a_sentence_that_starts_with_the_title_word_
     assert clean_section_text("Hashing maps keys to buckets.", "Hashing") == "Hashing maps keys to buckets."
     assert clean_section_text("Hashing: Hashing maps keys to buckets.", "Hashing") == "Hashing maps keys to buckets."
     assert clean_section_text("Hashing\n\nKeys go to buckets.", "Hashing") == "Keys go to buckets."
+
+
+def test_a_fence_never_closed_is_cut_as_a_tail_or_unwrapped_as_prose():
+    """The embedded model once opened a fence and wrote its headings and prose inside it; in
+    the document every later heading became code."""
+    junk = "```python\n# Introduction to the basics\n## Overview of the Basics\nA hash table stores keys. It is fast."
+    assert clean_section_text(junk, "Core Concepts") == "A hash table stores keys. It is fast."
+    cut = "Hashing maps keys. It is fast.\n\n```python\ndef index(key):\n    return"
+    assert clean_section_text(cut, "Hashing") == "Hashing maps keys. It is fast."
+    assert clean_section_text(SECTION, "Hashing") == SECTION  # closed blocks are untouched
+
+
+def test_assembly_seals_a_section_that_ends_inside_a_fence(tmp_path):
+    from longwriter.outline import parse_outline
+    from longwriter.store import RunDir
+    from longwriter.writer import SectionResult
+
+    outline = parse_outline({"title": "T", "topic": "t", "words": 100, "sections": [
+        {"id": "a", "title": "A", "words": 1}, {"id": "b", "title": "B", "words": 1}]})
+    results = {"a": SectionResult(id="a", text="Text.\n\n~~~~\ncode", words=1, budget=50),
+               "b": SectionResult(id="b", text="More text.", words=2, budget=50)}
+    with RunDir(tmp_path / "run", topic="t") as run:
+        document = run.assemble(outline, results)
+    assert "~~~~\ncode\n~~~~\n" in document and blocks.split(document)[-1] == (False, "\n## 2 B\n\nMore text.\n")
+    assert blocks.sealed("no block") == "no block" and blocks.sealed("```\nx\n```") == "```\nx\n```"

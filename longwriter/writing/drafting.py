@@ -35,9 +35,24 @@ def clean_section_text(text: str, title: str, wrappers: MetaTalk | None = None, 
     """Remove what the model adds around prose: markdown headings, wrapper sentences at either
     end ("Here is…", "Hope this helps"), and at a section's ``start`` a heading-like line, a
     marker or a repeated title (``title`` or one of ``titles``)."""
-    text = blocks.prose_map(text.strip(), _without_headings)  # a "# comment" in code stays
+    text = _without_open_block(text.strip())
+    text = blocks.prose_map(text, _without_headings)  # a "# comment" in code stays
     text = (wrappers or _default_wrappers()).strip(text, (title, *titles), start, cuts)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _without_open_block(text: str) -> str:
+    """A fence or ``$$`` block the text never closes: after prose it is a tail the token limit
+    cut off, and goes (a continuation writes on); as the whole text, it is a model that opened
+    a fence and wrote prose in it ("```python\n# Introduction\n## Overview…"): its opening
+    line goes and the rest is cleaned as prose."""
+    tail = blocks.open_tail(text)
+    if tail is None:
+        return text
+    before, block = tail
+    if before.strip():
+        return before.rstrip()
+    return block.strip().split("\n", 1)[1] if "\n" in block.strip() else ""
 
 
 def _without_headings(prose: str) -> str:
