@@ -142,7 +142,30 @@ def drop_unfinished_tail(text: str) -> str:
     sentences = split_sentences(text)
     if len(sentences) > 1 and not _finished(sentences[-1]):
         return "".join(sentences[:-1]).rstrip()
+    if sentences and _is_list(sentences[-1]):  # a list's last item may be the cut-off sentence
+        return ("".join(sentences[:-1]) + _without_cut_item(sentences[-1])).rstrip()
     return text.rstrip()
+
+
+_ITEM = re.compile(r"^ {0,3}([-*+]|\d{1,9}[.)]) ")
+CUT_ITEM_WORDS = 8  # a list item this long without closing punctuation was cut off, not terse
+
+
+def _is_list(unit: str) -> bool:
+    parts = blocks.split(unit.strip("\n") + "\n")
+    return len(parts) == 1 and parts[0][0] and bool(_ITEM.match(unit.lstrip("\n")))
+
+
+def _without_cut_item(block: str) -> str:
+    """A list without its last item when that item is a sentence the token limit cut off
+    ("- This is where you explain how the parts fit together into one whole that can be used
+    as"); a short item without a full stop ("- Green tea") is an ordinary item and stays."""
+    lines = block.rstrip("\n").split("\n")
+    start = max(i for i, line in enumerate(lines) if _ITEM.match(line) or i == 0)
+    item = " ".join(lines[start:]).strip()
+    if count_words(item) < CUT_ITEM_WORDS or re.search(r"[.!?。！？…\"'”’)\]:：;；]\s*$", item):
+        return block
+    return "\n".join(lines[:start]) + ("\n" if start else "")
 
 
 def _finished(unit: str) -> bool:

@@ -96,3 +96,16 @@ def test_assembly_seals_a_section_that_ends_inside_a_fence(tmp_path):
         document = run.assemble(outline, results)
     assert "~~~~\ncode\n~~~~\n" in document and blocks.split(document)[-1] == (False, "\n## 2 B\n\nMore text.\n")
     assert blocks.sealed("no block") == "no block" and blocks.sealed("```\nx\n```") == "```\nx\n```"
+
+
+def test_a_lists_last_item_cut_off_mid_sentence_goes_and_terse_items_stay():
+    """Seen in an embedded-model tech-blog: "- This is where you explain how all these parts fit
+    together into one cohesive whole that can be used as" ended a section."""
+    cut = ("Intro sentence here.\n\n1. Introduction\n   - It sets the stage. It ends.\n2. Overview\n"
+           "   - This is where you explain how all these parts fit together into one whole that can be used as")
+    assert drop_unfinished_tail(cut) == "Intro sentence here.\n\n1. Introduction\n   - It sets the stage. It ends.\n2. Overview"
+    terse = "Teas to try:\n\n- Green tea\n- Black tea\n- A smoky lapsang souchong from the Wuyi mountains of Fujian"
+    assert drop_unfinished_tail(terse) == terse.replace("\n- A smoky lapsang souchong from the Wuyi mountains of Fujian", "")
+    assert drop_unfinished_tail("Teas:\n\n- Green tea\n- Black tea") == "Teas:\n\n- Green tea\n- Black tea"
+    assert drop_unfinished_tail("Steps:\n\n1. Hash the key, then take the remainder modulo the size.") == \
+        "Steps:\n\n1. Hash the key, then take the remainder modulo the size."

@@ -153,3 +153,29 @@ def test_an_unfinished_last_sentence_does_not_count_towards_the_length_a_draft_r
     section = result.report.sections[0]
     assert section.continuations == 1
     assert section.words >= 0.9 * asked["w"]
+
+
+def test_a_continuation_of_symbols_only_is_drawn_again_within_the_bound(tmp_path):
+    """A small model's Chinese sometimes degenerates into punctuation ("！！！！"): that
+    continuation adds no words, and the next one is drawn with another seed instead of the
+    section being left short (before, the first such reply ended the continuations)."""
+    from longwriter.backends.fake import ScriptedBackend
+    from longwriter.pipeline import expand
+
+    from .conftest import make_outline, prose, smart_responder
+
+    seeds = []
+
+    def noisy(request):
+        if request.prefill:  # a continuation
+            seeds.append(request.sampling.seed)
+            return " ！！！！！！" if len(seeds) == 1 else " " + prose(200, "more")
+        if "Write about" in request.messages[-1].content:
+            return prose(40)  # far short of the budget
+        return smart_responder(request)
+
+    result = expand(make_outline(1, 1, 200), tmp_path, backend=ScriptedBackend(noisy),
+                    settings=WriterSettings(check=False))
+    section = result.report.sections[0]
+    assert len(seeds) == 2 and seeds[0] != seeds[1]
+    assert section.continuations == 2 and section.words >= 0.9 * section.budget - 5

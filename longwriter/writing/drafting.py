@@ -84,8 +84,10 @@ class Drafter:
             missing = ctx.words - self._reached(draft)  # > 0, since _short counts the same
             more = yield self._request(user, plan, missing, draft.continuations + 1, ratio.value,
                                        prefill=tail_tokens(draft.text, CONTINUATION_TAIL_TOKENS, self.count_tokens) + " ")
-            if count_words(more.text) == 0:
-                break
+            if count_words(more.text) == 0:  # symbols only (a small model's Chinese noise): the next
+                draft.continuations += 1      # try draws with another seed; the bound still holds
+                draft.completion_tokens += more.completion_tokens
+                continue
             ratio.observe(more.completion_tokens, more.text)
             self._extend(draft, more, self._clean(more.text, ctx, False, draft.removed))
         if not self.settings.fixed_tokens:  # aim at the budget, not at a ceiling above it
