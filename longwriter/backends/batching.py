@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .base import BatchStats, ChatRequest, Completion
 
 RunBatch = Callable[[list[ChatRequest]], list[Completion]]
-GATHER_QUIET = 0.25  # a pause in arrivals this long ends the wait for more rows (none announced)
+GATHER_POLL = 0.05  # how often the wait looks again
 GATHER_SHARE = 0.25  # the wait is at most this share of the last step's time...
 GATHER_MAX = 5.0  # ...and at most this many seconds
 
@@ -86,20 +86,17 @@ class DynamicBatcher:
             self._report(batch, done, self._last_step, len(queue.waiting))
 
     async def _gather(self, queue: _Queue) -> None:
-        """Before a step with free rows, wait while more requests are on their way: while the
-        caller says some are (sections whose checks are running) or they keep arriving (each
-        within GATHER_QUIET s of the last), for at most GATHER_SHARE of the last step and
-        GATHER_MAX s. A padded step on CPU costs nearly as much for a few rows as for sixteen
-        (measured: 13 s for one 200-token row, 26 s for sixteen), so rewrites that reach the
-        engine a moment apart, as their checks finish, are worth one step together."""
+        """Before a step with free rows, wait while the caller announces requests about to
+        come (sections whose checks are running), for at most GATHER_SHARE of the last step
+        and GATHER_MAX s. A padded step on CPU costs nearly as much for a few rows as for
+        sixteen (measured: 7 s for one 200-token row, 26 s for sixteen), so rewrites whose
+        checks end a moment apart are worth one step together. Nothing announced: no wait, so
+        a lone request (a serial run, a planning round) starts at once."""
         if not self.gather:
             return
         deadline = time.perf_counter() + min(GATHER_MAX, GATHER_SHARE * self._last_step)
-        while len(self._pending(queue)) < self.rows() and time.perf_counter() < deadline:
-            seen = queue.arrivals
-            await asyncio.sleep(min(GATHER_QUIET, max(0.0, deadline - time.perf_counter())))
-            if queue.arrivals == seen and not self.upcoming():
-                return  # nothing came and nothing is coming
+        while self.upcoming() and len(self._pending(queue)) < self.rows() and time.perf_counter() < deadline:
+            await asyncio.sleep(min(GATHER_POLL, max(0.0, deadline - time.perf_counter())))
 
     def _take(self, queue: _Queue) -> list[tuple[int, ChatRequest, asyncio.Future]]:
         """The next batch: cancelled waiters dropped; lowest priority, then oldest, first; only
