@@ -247,7 +247,7 @@ class Batch:
         for doc in self.documents:
             try:
                 doc.run = RunDir(self.out / doc.name, topic=doc.request.topic, accept=[self.out / doc.name / OUTLINE],
-                                 notify=_prefixed(self.progress.warn, doc.name)).__enter__()
+                                 notify=_Prefixed(self.progress, doc.name).warn).__enter__()
                 if doc.spec.sources:
                     folder = doc.run.cache_dir(SOURCES_DIR)
                     doc.index = index_sources(doc.spec.sources, folder, _Prefixed(self.progress, doc.name))
@@ -276,12 +276,15 @@ class Batch:
             self.progress.stage(f"planning {sum(o is None for _, o in todo)} documents")
         scheduler = _ForestScheduler(nx.DiGraph(), self.backend, self._start, lambda result: None,
                                      concurrency=self.concurrency, should_stop=lambda: self.control.stopped,
-                                     batch=self, planning=len(todo))
+                                     batch=self)
         self.backend.on_batch = self.progress.batch
-        plans = [asyncio.create_task(self._plan_and_add(doc, outline, scheduler)) for doc, outline in todo]
+        plans = [asyncio.create_task(self._prepare(doc, outline)) for doc, outline in todo]
         try:
-            await asyncio.gather(*plans)
+            await asyncio.gather(*plans)  # a fatal failure (a stop, an unusable engine) is raised here
             self.control.check()
+            for k, doc in enumerate(self.documents):
+                if doc.writing and not doc.error:
+                    scheduler.add(k, doc)
             await scheduler.run()
         except BaseException:
             for doc in self.documents:
@@ -297,7 +300,8 @@ class Batch:
     def _start(self, node) -> Task:
         return self.documents[node[0]].task(node[1])
 
-    async def _plan_and_add(self, doc: Document, outline, scheduler: _ForestScheduler) -> None:
+    async def _prepare(self, doc: Document, outline) -> None:
+        """The document's outline (planned now unless its folder had one) and writer."""
         try:
             if outline is None:
                 lines = planning_lines(doc.index, doc.request.topic, self.backend)
@@ -306,14 +310,8 @@ class Batch:
                           self.concurrency, self.checker, _Prefixed(self.progress, doc.name), self.control, doc.index,
                           self.formats)
             doc.writing = Writing.prepare(doc.job, build_graph(outline, self.policy))
-            scheduler.add(self.documents.index(doc), doc)
-        except Exception as err:  # noqa: BLE001 - one document's plan; a fatal one ends the batch
-            if _fatal(err):
-                scheduler.fatal = err
-            else:
-                self.failed(doc, err)
-        finally:
-            scheduler.planned()
+        except Exception as err:  # noqa: BLE001 - one document's plan; Batch.failed raises a fatal one
+            self.failed(doc, err)
 
     def finish(self, doc: Document) -> None:
         """The document's last section is done (or it failed): assemble, export, report."""
@@ -344,14 +342,12 @@ class Batch:
 
 
 class _ForestScheduler(Scheduler):
-    """The scheduler over a batch's forest of (document, section) nodes. Documents join it as
-    their plans are ready; one document's failure fails that document only."""
+    """The scheduler over a batch's forest of (document, section) nodes: one document's
+    failure fails that document only."""
 
-    def __init__(self, *args, batch: Batch, planning: int, **kwargs) -> None:
+    def __init__(self, *args, batch: Batch, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.batch, self.planning = batch, planning  # planning: documents whose sections may still come
-        self.fatal: BaseException | None = None
-        self._grown = asyncio.Event()
+        self.batch = batch
 
     def add(self, k: int, doc: Document) -> None:
         """Add document ``k``'s unfinished sections. They are ordered by their place in their own
@@ -367,18 +363,6 @@ class _ForestScheduler(Scheduler):
         if not todo:
             self.batch.finish(doc)  # every section was written by an earlier run
 
-    def planned(self) -> None:
-        self.planning -= 1
-        self._grown.set()
-
-    def _growth(self) -> asyncio.Task | None:
-        if self.fatal is not None:
-            raise self.fatal
-        if self.planning <= 0:
-            return None
-        self._grown.clear()
-        return asyncio.ensure_future(self._grown.wait())
-
     async def _section(self, node, slots) -> SectionResult | None:
         doc = self.batch.documents[node[0]]
         try:
@@ -393,10 +377,6 @@ class _ForestScheduler(Scheduler):
         if doc.remaining == 0 and not doc.finished:
             self.batch.finish(doc)
         return result
-
-
-def _prefixed(say, name: str):
-    return lambda text: say(f"{name}: {text}")
 
 
 class _Prefixed:

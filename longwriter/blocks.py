@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 _KINDS = {"fence", "math_block", "math_block_label", "table_open", "bullet_list_open", "ordered_list_open"}
 _MAYBE = re.compile(r"^ {0,3}(```|~~~|\$\$|\||[-*+] |\d{1,9}[.)] )", re.M)  # a cheap test before parsing
+_FENCE = re.compile(r"`{3,}|~{3,}")  # a code fence's opening run
 
 
 @functools.cache
@@ -60,7 +61,7 @@ def closed(block: str) -> bool:
     """Whether a block part is complete: a fence or ``$$`` block has its closing line."""
     lines = [line.strip() for line in block.strip("\n").splitlines()]
     first = lines[0] if lines else ""
-    fence = re.match(r"`{3,}|~{3,}", first)
+    fence = _FENCE.match(first)
     if fence:  # closed by a line of at least as many of the same character, and nothing else
         last = lines[-1]
         return len(lines) > 1 and last.startswith(fence.group(0)) and set(last) == {last[0]}
@@ -85,7 +86,7 @@ def sealed(text: str) -> str:
     if tail is None:
         return text
     opener = tail[1].lstrip().split("\n", 1)[0]
-    fence = "$$" if opener.startswith("$$") else re.match(r"`{3,}|~{3,}", opener).group(0)
+    fence = "$$" if opener.startswith("$$") else _FENCE.match(opener).group(0)
     return text.rstrip("\n") + "\n" + fence
 
 
@@ -94,6 +95,8 @@ def prose_map(text: str, fn: Callable[[str], str]) -> str:
     return "".join(piece if is_block else fn(piece) for is_block, piece in split(text))
 
 
-def has_blocks(text: str) -> bool:
-    """Whether ``text`` holds any fence, math block, table or list."""
-    return any(is_block for is_block, _ in split(text))
+def block_in(unit: str) -> str | None:
+    """The block a unit of ``length.split_sentences`` is (a code, math, table or list block),
+    or None when the unit is prose."""
+    parts = split(unit.strip("\n") + "\n")
+    return parts[0][1] if len(parts) == 1 and parts[0][0] else None

@@ -152,8 +152,7 @@ CUT_ITEM_WORDS = 8  # a list item this long without closing punctuation was cut 
 
 
 def _is_list(unit: str) -> bool:
-    parts = blocks.split(unit.strip("\n") + "\n")
-    return len(parts) == 1 and parts[0][0] and bool(_ITEM.match(unit.lstrip("\n")))
+    return blocks.block_in(unit) is not None and bool(_ITEM.match(unit.lstrip("\n")))
 
 
 def _without_cut_item(block: str) -> str:
@@ -170,7 +169,7 @@ def _without_cut_item(block: str) -> str:
 
 def _finished(unit: str) -> bool:
     """A sentence ending in closing punctuation, or a complete block (a closed code fence)."""
-    parts = blocks.split(unit.strip("\n") + "\n")
-    if len(parts) == 1 and parts[0][0]:
-        return blocks.closed(parts[0][1])
+    block = blocks.block_in(unit)
+    if block is not None:
+        return blocks.closed(block)
     return bool(re.search(r"[.!?。！？…\"'”’)\]]\s*$", unit))

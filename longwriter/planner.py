@@ -59,7 +59,7 @@ class PlanRequest(BaseModel):
 
     @model_validator(mode="after")
     def _room_per_section(self) -> PlanRequest:
-        if self.template:  # the template fixes the sections: templates.check_room measures them
+        if self.template:  # the template fixes the sections: load_template checks their room
             if self.sections or self.depth:
                 raise ValueError("--sections and --depth do not apply with a template: it fixes the sections")
             return self
@@ -68,7 +68,6 @@ class PlanRequest(BaseModel):
             raise ValueError(f"{self.words} words over {top * sub} sections leaves under {MIN_LEAF_WORDS} words "
                              f"a section; ask for at most {max(1, self.words // MIN_LEAF_WORDS)} sections")
         return self
-
 
     @property
     def document_language(self) -> str:
@@ -81,9 +80,8 @@ class PlanRequest(BaseModel):
         if not self.template:
             return None
         template = load_template(self.template, self.document_language)
-        budgets = distribute(max(self.words, len(template.sections)), [s.share for s in template.sections])
-        if min(budgets) < 2 * MIN_LEAF_WORDS:
-            shares = [s.share for s in template.sections]
+        shares = [s.share for s in template.sections]
+        if min(distribute(max(self.words, len(shares)), shares)) < 2 * MIN_LEAF_WORDS:
             need = -(-2 * MIN_LEAF_WORDS * sum(shares) // min(shares))
             raise InputError(f"{self.words} words are too few for template '{template.name}' "
                              f"({len(shares)} sections); ask for at least {need}")

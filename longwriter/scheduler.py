@@ -44,24 +44,15 @@ class Scheduler:
                     started.add(node)
                     self.timeline[node] = [asyncio.get_running_loop().time()]
                     running[asyncio.create_task(self._section(node, slots))] = node
-                growth = self._growth()
-                if not running and growth is None:
+                if not running:
                     return
-                finished, _ = await asyncio.wait([*running, *([growth] if growth else [])],
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                if growth is not None and not growth.done():
-                    growth.cancel()
-                for task in sorted((t for t in finished if t in running), key=lambda t: self._order(running[t])):
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(finished, key=lambda t: self._order(running[t])):
                     self.on_done(task.result())  # a failed section raises here, stopping the run
                     self.done.add(running.pop(task))
         finally:
             self.backend.upcoming = lambda: 0
             await _cancel_all(running)
-
-    def _growth(self) -> asyncio.Task | None:
-        """A task that ends when sections are added to the graph while it runs, or None when
-        none will be (a batch adds each document's sections as its plan is ready)."""
-        return None
 
     def _order(self, node: str) -> int:
         return self.graph.nodes[node]["order"]

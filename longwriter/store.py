@@ -440,7 +440,6 @@ class RunDir:
         self.save_state()
         return document
 
-
     def export(self, outline: Outline, document: str, formats: Iterable[str]) -> list[Path]:
         """Write the document in each of ``formats`` besides Markdown (html, docx) next to
         document.md; returns the files written."""

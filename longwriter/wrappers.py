@@ -71,7 +71,7 @@ class MetaTalk:
             if start:
                 text = _drop_title(_drop_heading_line(text), titles)
             sentences = split_sentences(text)
-            if sentences and _is_block(sentences[0]):
+            if sentences and blocks.block_in(sentences[0]) is not None:
                 break  # a section may open with code or a table: never wrapper text
             first = _LEAD.sub("", sentences[0]) if sentences else ""
             m = self.opening.match(first)
@@ -85,7 +85,7 @@ class MetaTalk:
     def _strip_tail(self, text: str) -> str:
         for _ in range(MAX_STRIPPED):
             sentences = split_sentences(text)
-            if len(sentences) < 2 or _is_block(sentences[-1]) or not self.closing.match(_LEAD.sub("", sentences[-1])):
+            if len(sentences) < 2 or blocks.block_in(sentences[-1]) is not None or not self.closing.match(_LEAD.sub("", sentences[-1])):
                 break
             text = "".join(sentences[:-1]).rstrip()
         return text
@@ -119,17 +119,11 @@ def _union(patterns: list[str]) -> re.Pattern:
         raise PromptError(f"prompt template 'wrappers.j2': bad pattern ({err})") from None
 
 
-def _is_block(unit: str) -> bool:
-    """Whether a unit of :func:`split_sentences` is a code, math, table or list block."""
-    parts = blocks.split(unit.strip("\n") + "\n")
-    return len(parts) == 1 and parts[0][0]
-
-
 def _drop_heading_line(text: str) -> str:
     """A first line that is a marker (``<<Title>>``, a quoted or bold title) or a heading: short,
     without sentence punctuation, and followed by more text."""
     first, _, rest = text.partition("\n")
-    if not rest.strip() or blocks.split(text)[:1] and blocks.split(text)[0][0]:
+    if not rest.strip() or blocks.split(text)[0][0]:  # a first line that opens a block is no heading
         return text
     heading = count_words(first) <= 12 and not _SENTENCE_END.search(first.rstrip("*_ "))
     return rest.strip() if _MARKER_LINE.match(first) or heading else text

@@ -52,7 +52,8 @@ def _without_open_block(text: str) -> str:
     before, block = tail
     if before.strip():
         return before.rstrip()
-    return block.strip().split("\n", 1)[1] if "\n" in block.strip() else ""
+    _, _, inside = block.strip().partition("\n")  # all after the opening line
+    return inside
 
 
 def _without_headings(prose: str) -> str:
