@@ -133,6 +133,8 @@ def parse_job(line: str | dict) -> BatchJob | str:
         raw = json.loads(line) if isinstance(line, str) else line
     except json.JSONDecodeError as err:
         return f"not JSON ({err.msg} at column {err.colno})"
+    except (ValueError, RecursionError):  # a number of thousands of digits; nesting past Python's stack
+        return "not usable JSON (nested too deeply, or a number too long)"
     if not isinstance(raw, dict):
         return "must be a JSON object such as {\"topic\": \"...\", \"words\": 300}"
     if "model" in raw:

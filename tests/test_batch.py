@@ -147,6 +147,10 @@ def test_the_jobs_file_is_read_with_one_line_errors(tmp_path):
     (tmp_path / "empty.jsonl").write_text("\n \n")
     with pytest.raises(InputError, match="has no jobs"):
         read_jobs(tmp_path / "empty.jsonl")
+    (tmp_path / "hostile.jsonl").write_text('{"topic": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+                                            '{"topic": "x", "words": ' + "9" * 5000 + "}\n", encoding="utf-8")
+    assert [j for _, j in read_jobs(tmp_path / "hostile.jsonl")] == \
+        ["not usable JSON (nested too deeply, or a number too long)"] * 2
     (tmp_path / "binary.jsonl").write_bytes(b"\xff\xfe{")
     with pytest.raises(InputError, match="cannot read"):
         read_jobs(tmp_path / "binary.jsonl")
