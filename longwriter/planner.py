@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from . import defaults
 from .backends.base import Backend, ChatRequest, Completion, Message, Sampling
@@ -43,6 +43,7 @@ class PlanRequest(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     max_attempts: int = Field(4, ge=1, le=20)
     template: str | None = Field(None, min_length=1, max_length=4096, description="a built-in template or a YAML file")
+    _template: Template | None = PrivateAttr(None)
 
     def __init__(self, **data) -> None:
         try:
@@ -79,13 +80,15 @@ class PlanRequest(BaseModel):
         checked to leave every section room; None without one. One-line errors."""
         if not self.template:
             return None
-        template = load_template(self.template, self.document_language)
-        shares = [s.share for s in template.sections]
-        if min(distribute(max(self.words, len(shares)), shares)) < 2 * MIN_LEAF_WORDS:
-            need = -(-2 * MIN_LEAF_WORDS * sum(shares) // min(shares))
-            raise InputError(f"{self.words} words are too few for template '{template.name}' "
-                             f"({len(shares)} sections); ask for at least {need}")
-        return template
+        if self._template is None:  # read once: validation and planning see the same file
+            template = load_template(self.template, self.document_language)
+            shares = [s.share for s in template.sections]
+            if min(distribute(max(self.words, len(shares)), shares)) < 2 * MIN_LEAF_WORDS:
+                need = -(-2 * MIN_LEAF_WORDS * sum(shares) // min(shares))
+                raise InputError(f"{self.words} words are too few for template '{template.name}' "
+                                 f"({len(shares)} sections); ask for at least {need}")
+            self._template = template
+        return self._template
 
 
 def check_topic(topic: str) -> str:

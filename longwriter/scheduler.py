@@ -31,6 +31,9 @@ class Scheduler:
     should_stop: Callable[[], bool] = lambda: False
     #: When each section became ready and when its first request went out (benchmarks read it).
     timeline: dict[str, list[float]] = field(default_factory=dict)
+    #: Tasks that add sections to the graph while the run goes on (a batch's plans): the run
+    #: lasts until they are done too, and a failure among them stops it.
+    feeders: set[asyncio.Task] = field(default_factory=set)
     _computing: int = 0  # sections running CPU work now (the checker)
 
     async def run(self) -> None:
@@ -44,10 +47,13 @@ class Scheduler:
                     started.add(node)
                     self.timeline[node] = [asyncio.get_running_loop().time()]
                     running[asyncio.create_task(self._section(node, slots))] = node
-                if not running:
+                if not running and not self.feeders:
                     return
-                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in sorted(finished, key=lambda t: self._order(running[t])):
+                finished, _ = await asyncio.wait([*running, *self.feeders], return_when=asyncio.FIRST_COMPLETED)
+                for task in finished & self.feeders:
+                    self.feeders.discard(task)
+                    task.result()  # a fatal failure (a stop, an unusable engine) ends the run here
+                for task in sorted(finished & running.keys(), key=lambda t: self._order(running[t])):
                     self.on_done(task.result())  # a failed section raises here, stopping the run
                     self.done.add(running.pop(task))
         finally:

@@ -1,6 +1,7 @@
 """Batch jobs on the scripted backend: one forest on one engine, bad lines and failed documents
 reported without stopping the others, each document resuming on its own."""
 
+import asyncio
 import json
 import re
 import threading
@@ -13,6 +14,7 @@ from longwriter.batch import batch, parse_job, read_jobs
 from longwriter.cli import main
 from longwriter.errors import InputError, Interrupted, ModelError, RequestRefused
 from longwriter.pipeline import RunControl
+from longwriter.planner import Planner
 from longwriter.writer import WriterSettings
 
 from .conftest import smart_responder
@@ -56,6 +58,39 @@ def test_all_documents_share_the_engine_planning_and_sections_alike(tmp_path):
     for k, topic in enumerate(TOPICS):
         batch(jobs(topic), tmp_path / f"serial{k}", backend=one_by_one, settings=NO_CHECK)
     assert len(fake.batches) < len(one_by_one.batches) / 2  # the same work in far fewer engine steps
+
+
+@pytest.mark.parametrize("continuous", [True, False])
+def test_a_slow_plan_holds_back_the_others_only_on_an_engine_that_runs_whole_batches(tmp_path, monkeypatch,
+                                                                                     continuous):
+    """A continuous engine (stepping, servers) drafts a planned document's sections while
+    another is still planning; a padded one waits for every plan (its steps cannot mix stop
+    strings)."""
+    waiting, overlapped = {}, []
+
+    def responder(request):
+        if is_section(request) and topic_of(request) == TOPICS[0] and "bees" in waiting:
+            waiting["bees"].set()
+        return smart_responder(request)
+
+    plan = Planner.plan
+
+    async def slow_for_bees(self, request, *args):
+        if request.topic == TOPICS[1]:  # bees' plan waits until tea's sections are being drafted
+            waiting["bees"] = asyncio.Event()
+            try:
+                await asyncio.wait_for(waiting["bees"].wait(), 1.0)
+                overlapped.append(True)
+            except TimeoutError:
+                overlapped.append(False)
+        return await plan(self, request, *args)
+
+    monkeypatch.setattr(Planner, "plan", slow_for_bees)
+    fake = ScriptedBackend(responder)
+    fake.continuous = continuous
+    result = batch(jobs(*TOPICS[:2]), tmp_path, backend=fake, settings=NO_CHECK)
+    assert overlapped == [continuous]
+    assert [o.status for o in result.outcomes] == ["done", "done"]
 
 
 def test_bad_lines_are_refused_in_one_line_and_the_rest_is_written(tmp_path):

@@ -4,9 +4,11 @@ Every test runs on both engines: stepping (rows join and leave between decode st
 padded (one generate per batch)."""
 
 import asyncio
+import threading
 
 import pytest
 
+from longwriter.backends import cpu_thread
 from longwriter.backends.base import ChatRequest, Message, Sampling
 from longwriter.backends.transformers_backend import TransformersBackend
 
@@ -35,10 +37,10 @@ def one_thread():
     """A model this small runs fastest on one thread (3x faster on a busy 2-core machine)."""
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    before = cpu_thread.call(torch.get_num_threads)
+    cpu_thread.call(torch.set_num_threads, 1)  # where the model computes (see cpu_thread)
     yield
-    torch.set_num_threads(before)
+    cpu_thread.call(torch.set_num_threads, before)
 
 
 @pytest.fixture
@@ -260,3 +262,33 @@ def test_a_row_asked_for_chinese_writes_fewer_latin_letters_and_only_its_row_is_
     assert free.text == tiny.generate([plain])[0].text
     latin = lambda text: len(re.findall(r"[A-Za-z]", text))  # noqa: E731
     assert latin(steered.text) < latin(free.text)
+
+
+def test_on_cpu_every_forward_pass_runs_in_the_one_torch_thread(tiny):
+    """libgomp slows every decode step ~1.7x for the process's life once a second thread has
+    run torch work (cpu_thread): the model's passes, prefill and decode alike, all run in the
+    torch thread, whichever thread asked."""
+    threads = set()
+    hook = tiny.model.register_forward_pre_hook(lambda module, args: threads.add(threading.get_ident()))
+    try:
+        tiny.generate([exact(5, "a longer prompt here"), exact(3, "hi")])
+        asyncio.run(tiny.complete(exact(2)))
+    finally:
+        hook.remove()
+    assert threads == {cpu_thread.call(threading.get_ident)} != {threading.get_ident()}
+
+
+def test_the_torch_thread_runs_a_call_made_from_inside_it_at_once():
+    inner = cpu_thread.call(lambda: cpu_thread.call(threading.get_ident))  # would wait for itself forever
+    assert inner == cpu_thread.call(threading.get_ident) and cpu_thread.inside() is False
+
+
+def test_sentence_embeddings_asked_from_any_thread_run_in_the_torch_thread(monkeypatch):
+    """The checker and the sources' index embed from the event loop's thread or a pool's."""
+    from longwriter.backends.embeddings import MiniLMEmbedder
+
+    seen = []
+    monkeypatch.setattr(MiniLMEmbedder, "_encode", lambda self, texts: seen.append(threading.get_ident()) or texts)
+    MiniLMEmbedder().encode(["tea"])
+    asyncio.run(asyncio.to_thread(MiniLMEmbedder().encode, ["tea"]))
+    assert seen == [cpu_thread.call(threading.get_ident)] * 2

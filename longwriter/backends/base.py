@@ -99,6 +99,9 @@ class Backend(ABC):
     name: str = "backend"
     #: How many requests are worth having in flight at once (the scheduler's default bound).
     concurrency: int = 8
+    #: Whether a request joins the running batch between two decode steps (servers, the
+    #: stepping engine) rather than waiting for the whole batch to end (padded ``generate``).
+    continuous: bool = True
 
     def __init__(self) -> None:
         self._cancel = threading.Event()

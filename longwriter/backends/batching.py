@@ -35,18 +35,19 @@ class DynamicBatcher:
 
     def __init__(self, run_batch: RunBatch, rows: Callable[[], int], *, threaded: bool = True,
                  on_batch: Callable[[], Callable[[BatchStats], None] | None] = lambda: None,
-                 gather: bool = False, upcoming: Callable[[], int] = lambda: 0) -> None:
+                 gather: bool = False, upcoming: Callable[[], int] = lambda: 0,
+                 executor: ThreadPoolExecutor | None = None) -> None:
         self.run_batch, self.rows, self.threaded, self.on_batch = run_batch, rows, threaded, on_batch
         self.gather = gather  # wait briefly for more rows before a step that is not full (see _gather)
         self.upcoming = upcoming  # requests the caller will send in a moment
         self._queue: _Queue | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._executor = executor  # the engine's thread (on CPU: cpu_thread's); else one of its own
         self._last_step = 0.0  # seconds the last step took
 
     async def in_worker(self, fn, *args):
-        """Run ``fn`` in this engine's own worker thread. Always the same thread: torch's
-        OpenMP team stays warm (measured 10-20% faster per decode step than asyncio.to_thread,
-        which hands calls to whichever pool thread is free)."""
+        """Run ``fn`` in this engine's worker thread. Always the same thread: torch's OpenMP
+        team stays warm (see ``cpu_thread``; asyncio.to_thread hands calls to whichever pool
+        thread is free)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="longwriter-engine")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -134,8 +135,9 @@ class ContinuousBatcher(DynamicBatcher):
 
     def __init__(self, engine, rows: Callable[[], int], *, out_of_memory: tuple[type[BaseException], ...] = (),
                  shrink: Callable[[], None] = lambda: None,
-                 on_batch: Callable[[], Callable[[BatchStats], None] | None] = lambda: None) -> None:
-        super().__init__(lambda requests: [], rows, on_batch=on_batch)
+                 on_batch: Callable[[], Callable[[BatchStats], None] | None] = lambda: None,
+                 executor: ThreadPoolExecutor | None = None) -> None:
+        super().__init__(lambda requests: [], rows, on_batch=on_batch, executor=executor)
         self.engine, self.out_of_memory, self.shrink = engine, out_of_memory, shrink
 
     def _queue_for(self, loop: asyncio.AbstractEventLoop) -> _Queue:

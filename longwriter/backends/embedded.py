@@ -44,6 +44,13 @@ def embedded_model_dir() -> Path:
     if (target / "config.json").exists():
         return target
     folder, filename = gguf_location()
+    from . import cpu_thread
+
+    return cpu_thread.call(_convert, folder, filename, target)
+
+
+def _convert(folder: Path, filename: str, target: Path) -> Path:
+    """De-quantize the GGUF into a transformers checkpoint at ``target`` (atomically)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .transformers_backend import quiet_transformers

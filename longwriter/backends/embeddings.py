@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from . import cpu_thread
 
 _CHUNK_WORDS = 120  # MiniLM reads at most 256 word pieces: embed long text in chunks and average
 
@@ -66,6 +67,10 @@ class MiniLMEmbedder(Embedder):
         return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:
+        """Computed in the torch CPU thread, whichever thread asks (see ``cpu_thread``)."""
+        return cpu_thread.call(self._encode, texts)
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
         chunks, owner = [], []
         for i, text in enumerate(texts):
             words = text.split() or [""]

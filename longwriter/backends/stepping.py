@@ -16,6 +16,7 @@ are detected at load time and keep the padded ``generate`` path."""
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,6 +53,9 @@ class SteppingEngine:
         self.eos, self.render, self.cancelled = sorted(eos_ids), render, cancelled
         self.rows: list[Row] = []
         self.cache = self.mask = self.last = None  # KV cache, attention mask [rows, S], next inputs [rows, 1]
+        # transformers 5 renamed the forward's past_key_values keyword to cache (the old name
+        # warns, and goes in 5.40)
+        self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
     @property
     def active(self) -> int:
@@ -83,7 +87,7 @@ class SteppingEngine:
         rows = [self._row(r, ticket, enc.input_ids[i][enc.attention_mask[i].bool()], vocab)
                 for i, (r, ticket) in enumerate(items)]
         tokens = self._choose(rows, out.logits[:, -1, :])
-        self._merge(out.past_key_values, enc.attention_mask, rows, tokens)
+        self._merge(cache_of(out), enc.attention_mask, rows, tokens)
         self.account(time.perf_counter() - started, sum(len(r.generated) for r in rows))
         return self._retire()
 
@@ -101,8 +105,8 @@ class SteppingEngine:
         positions = self.mask.sum(-1, keepdim=True)
         self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], dim=1)
         out = self.model(input_ids=self.last, attention_mask=self.mask, position_ids=positions,
-                         past_key_values=self.cache, use_cache=True)
-        self.cache = out.past_key_values
+                         use_cache=True, **{self._cache_arg: self.cache})
+        self.cache = cache_of(out)
         self.last = self._choose(self.rows, out.logits[:, -1, :])[:, None]
         self.account(time.perf_counter() - started, sum(1 for r in self.rows if r.reason != "stop"))
         return self._retire()
@@ -205,6 +209,13 @@ def _pad_left(torch, tensor, width: int, dim: int):
     missing = width - tensor.shape[dim]
     after = (0, 0) * (tensor.dim() - 1 - dim)  # F.pad lists the last dimension first
     return tensor if missing == 0 else torch.nn.functional.pad(tensor, (*after, missing, 0))
+
+
+def cache_of(out):
+    """The KV cache a forward pass returned (``cache`` since transformers 5, before that
+    ``past_key_values``)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values
 
 
 def supports_stepping(cache) -> bool:

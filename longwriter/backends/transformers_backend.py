@@ -14,10 +14,12 @@ import os
 import socket
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import ModelError
+from . import cpu_thread
 from .base import Backend, ChatRequest, Completion
 from .batching import DynamicBatcher
 
@@ -47,7 +49,11 @@ class TransformersBackend(Backend):
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         check_device(torch, self.device)
         self.name = name or model
-        self.tokenizer, self.model = _load(model, source, local_only, self.device, trust_remote_code, gguf_file)
+        # the thread every computation of this model runs in (cpu_thread explains why one)
+        self._thread = cpu_thread.executor() if self.device == "cpu" else ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="longwriter-engine")
+        self.tokenizer, self.model = self._in_thread(_load, model, source, local_only, self.device,
+                                                     trust_remote_code, gguf_file)
         self.recommended = recommended_sampling(self.model.generation_config)
         self.batch_size = batch_size or self._auto_batch_size()
         self.concurrency = 2 * self.batch_size  # a full batch running and the next one queued
@@ -55,11 +61,12 @@ class TransformersBackend(Backend):
         self.generate_seconds = 0.0
         self.generated_tokens = 0
         self.engine = self._choose_engine(engine)
+        self.continuous = self.engine == "stepping"
         if self.engine == "stepping":
             self._batcher = self._continuous_batcher()
         else:
             self._batcher = DynamicBatcher(self._run_batch, lambda: self.batch_size, on_batch=lambda: self.on_batch,
-                                           gather=True, upcoming=lambda: self.upcoming())
+                                           gather=True, upcoming=lambda: self.upcoming(), executor=self._thread)
 
     # ------------------------------------------------------------------ public
 
@@ -105,12 +112,14 @@ class TransformersBackend(Backend):
         # prefills its rows together while stepping admits them as they come.
         if engine == "padded" or (engine == "auto" and self.device == "cpu"):
             return "padded"
-        from .stepping import supports_stepping
+        from .stepping import cache_of, supports_stepping
 
-        enc = self.tokenizer("Hello", return_tensors="pt").to(self.device)
-        with self.torch.inference_mode():
-            cache = self.model(**enc, use_cache=True).past_key_values
-        if supports_stepping(cache):
+        def probe():
+            enc = self.tokenizer("Hello", return_tensors="pt").to(self.device)
+            with self.torch.inference_mode():
+                return supports_stepping(cache_of(self.model(**enc, use_cache=True)))
+
+        if self._in_thread(probe):
             return "stepping"
         if engine == "stepping":
             raise ModelError(f"model '{self.name}': its cache (sliding window or recurrent) does not allow "
@@ -132,7 +141,13 @@ class TransformersBackend(Backend):
         engine = SteppingEngine(self.torch, self.model, self.tokenizer, self.device, self._eos_ids(), self._render,
                                 lambda: self.cancelled, account)
         return ContinuousBatcher(engine, lambda: self.batch_size, out_of_memory=(self.torch.OutOfMemoryError,),
-                                 shrink=shrink, on_batch=lambda: self.on_batch)
+                                 shrink=shrink, on_batch=lambda: self.on_batch, executor=self._thread)
+
+    def _in_thread(self, fn, *args):
+        """``fn(*args)`` in this model's thread, waited for (loading, the engine probe)."""
+        if self._thread is cpu_thread.executor():
+            return cpu_thread.call(fn, *args)
+        return self._thread.submit(fn, *args).result()
 
     def _render(self, request: ChatRequest) -> str:
         messages = [m.model_dump() for m in request.messages]
