@@ -185,8 +185,8 @@ def write_options(f):
                      help="Rows the in-process model runs at once (default: automatic).")(f)
     f = click.option("--engine", type=click.Choice(["auto", "stepping", "padded"]), default="auto",
                      show_default=True, help="In-process batching: stepping (rows join and leave between "
-                     "tokens) or padded (one generate per batch); auto: padded on CPU, else stepping where the model "
-                     "allows.")(f)
+                     "tokens) or padded (one generate per batch); auto: stepping where the model's cache allows "
+                     "it.")(f)
     f = click.option("--concurrency", type=click.IntRange(min=1, max=4096), default=None,
                      help="Requests in flight at once (default: the engine's; 2x the batch size in process).")(f)
     f = click.option("--no-check", is_flag=True, help="Skip the topic-consistency checker.")(f)

@@ -27,8 +27,7 @@ from .batching import DynamicBatcher
 class TransformersBackend(Backend):
     """A local causal language model. ``device`` is 'auto', 'cpu' or 'cuda[:N]'. ``engine``:
     'stepping' (iteration-level batching, ``stepping.py``), 'padded' (one padded ``generate``
-    per batch) or 'auto' (padded on CPU, where it measured faster; elsewhere stepping wherever
-    the model's cache allows it)."""
+    per batch) or 'auto' (stepping wherever the model's cache allows it, else padded)."""
 
     def __init__(
         self,
@@ -107,10 +106,10 @@ class TransformersBackend(Backend):
     def _choose_engine(self, engine: str) -> str:
         if engine not in ("auto", "stepping", "padded"):
             raise ValueError(f"engine must be auto, stepping or padded, not {engine!r}")
-        # On CPU the padded engine measured faster (benchmarks.throughput: x1.46) and no slower on
-        # mixed lengths (benchmarks.scheduling): prefill dominates there, and a padded batch
-        # prefills its rows together while stepping admits them as they come.
-        if engine == "padded" or (engine == "auto" and self.device == "cpu"):
+        # Stepping measured as fast as padded per step on CPU (1 row 27.1 tok/s each, 16 rows
+        # 142.9 against 138.7) and faster on whole runs (benchmarks.throughput 28.1 s against
+        # 29.8 s; benchmarks.batch: see README), once every torch call ran in one thread.
+        if engine == "padded":
             return "padded"
         from .stepping import cache_of, supports_stepping
 
