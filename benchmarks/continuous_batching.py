@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=96)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    backend = load_backend(None, device=args.device, batch_size=args.requests)
+    backend = load_backend(None, device=args.device, batch_size=args.requests, engine="padded")
     reqs = requests(args.requests, args.tokens)
     print(f"{len(reqs)} requests, {len(reqs) * args.tokens} new tokens, "
           f"model {backend.name} on {backend.device}")

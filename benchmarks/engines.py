@@ -102,7 +102,7 @@ def main() -> None:
     warm = coffee_outline(1, 2, 30)
     print(f"outline: {args.chapters}x{args.per_chapter} sections, {args.tokens} tokens per draft, chapter policy")
     rows = {"in-process": in_process(outline, warm, args.tokens)}
-    show("in-process (padded)", rows["in-process"], None)
+    show(f"in-process ({rows['in-process']['engine']})", rows["in-process"], None)
     rows["one"] = one_server(outline, warm, args.tokens, rows["in-process"])
     rows["two"] = two_replicas(outline, warm, args.tokens, Path(tempfile.gettempdir()))
     show("two replicas, 1 core each", rows["two"], rows["in-process"])
@@ -165,6 +165,7 @@ def in_process(outline, warm, tokens: int) -> dict:
     backend = TransformersBackend(str(embedded_model_dir()), device="cpu", name=EMBEDDED_NAME)
     write(backend, warm, 8, backend.batch_size)  # the first calls are slower
     result = write(backend, outline, tokens, backend.concurrency)
+    result["engine"] = backend.engine
     del backend
     return result
 

@@ -17,8 +17,8 @@ from ..defaults import DEVICE
 class ModelSpec(BaseModel):
     """Which model to load and where: a Hugging Face id or local directory (None: the embedded
     model), the device, the batch size, the in-process engine (stepping: rows join and leave
-    between decode steps; padded: one generate per batch; auto: padded on CPU, where it measured
-    faster, else stepping where the model's cache allows it) and whether the model's own code may run."""
+    between decode steps; padded: one generate per batch; auto: stepping wherever the model's
+    cache allows it, else padded) and whether the model's own code may run."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
