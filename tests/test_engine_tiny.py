@@ -167,6 +167,28 @@ def test_a_short_request_is_answered_while_a_long_one_still_runs(stepping):
     assert late.text == stepping.generate([exact(5, "late prompt")])[0].text  # joining changed nothing
 
 
+def test_rows_outgrowing_the_caches_room_while_others_join_and_leave_write_what_they_write_alone(stepping):
+    """The running batch's cache layers keep ROOM free columns and move to larger buffers when
+    a row outgrows them: a long row crossing that point twice, with rows joining and leaving
+    around it, writes what it writes alone, and so do they."""
+    from longwriter.backends.stepping import ROOM
+
+    requests = [exact(2 * ROOM + 20, "a long one"), exact(7, "short"), exact(ROOM // 2, "middle"),
+                exact(30, "late prompt")]
+
+    async def run():
+        async def one(request, delay):
+            await asyncio.sleep(delay)
+            return await stepping.complete(request)
+
+        return await asyncio.gather(*(one(r, 0.05 * k) for k, r in enumerate(requests)))
+
+    together = asyncio.run(run())
+    alone = [stepping.generate([r])[0] for r in requests]
+    assert [c.completion_tokens for c in together] == [2 * ROOM + 20, 7, ROOM // 2, 30]
+    assert [c.text for c in together] == [c.text for c in alone]
+
+
 def test_rows_beyond_the_batch_size_wait_and_then_join(stepping):
     stepping.batch_size = 2
     seen = []
