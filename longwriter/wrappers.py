@@ -85,7 +85,8 @@ class MetaTalk:
     def _strip_tail(self, text: str) -> str:
         for _ in range(MAX_STRIPPED):
             sentences = split_sentences(text)
-            if len(sentences) < 2 or blocks.block_in(sentences[-1]) is not None or not self.closing.match(_LEAD.sub("", sentences[-1])):
+            if (len(sentences) < 2 or blocks.block_in(sentences[-1]) is not None
+                    or not self.closing.match(_LEAD.sub("", sentences[-1]))):
                 break
             text = "".join(sentences[:-1]).rstrip()
         return text

@@ -11,7 +11,6 @@ index all run in this one thread; code running elsewhere hands its work over wit
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -49,8 +48,3 @@ def call(fn: Callable[..., T], *args: Any) -> T:
     if inside():
         return fn(*args)
     return executor().submit(fn, *args).result()
-
-
-async def acall(fn: Callable[..., T], *args: Any) -> T:
-    """``fn(*args)`` run in the torch CPU thread without blocking the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(executor(), fn, *args)

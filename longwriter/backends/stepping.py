@@ -229,19 +229,19 @@ def roomy_layer():
         def __init__(self, keys, values) -> None:
             super().__init__()
             self.is_initialized, self.device = True, keys.device
-            self._place(keys, values)
+            self._place(keys, values, ROOM)
 
-        def _place(self, keys, values) -> None:
+        def _place(self, keys, values, room: int) -> None:
             length = keys.shape[-2]
-            self._keys = keys.new_empty((*keys.shape[:2], length + ROOM, keys.shape[-1]))
-            self._values = values.new_empty((*values.shape[:2], length + ROOM, values.shape[-1]))
+            self._keys = keys.new_empty((*keys.shape[:2], length + room, keys.shape[-1]))
+            self._values = values.new_empty((*values.shape[:2], length + room, values.shape[-1]))
             self._keys[:, :, :length], self._values[:, :, :length] = keys, values
             self.keys, self.values = self._keys[:, :, :length], self._values[:, :, :length]
 
         def update(self, key_states, value_states, *args, **kwargs):
             start, end = self.keys.shape[-2], self.keys.shape[-2] + key_states.shape[-2]
-            if end > self._keys.shape[-2]:
-                self._place(self.keys, self.values)
+            if end > self._keys.shape[-2]:  # room for these columns and ROOM more
+                self._place(self.keys, self.values, end - start + ROOM)
             self._keys[:, :, start:end], self._values[:, :, start:end] = key_states, value_states
             self.keys, self.values = self._keys[:, :, :end], self._values[:, :, :end]
             return self.keys, self.values

@@ -76,9 +76,8 @@ class TransformersBackend(Backend):
         return await self._batcher.submit(request)
 
     async def run_cpu(self, fn):
-        """On CPU, the checker's embeddings run in the engine's own worker thread, between two
-        steps: beside a running step, the two torch thread pools fought over the cores and a
-        16-row step took 45 s instead of 26 s (a batch of 16 documents, checker on)."""
+        """On CPU, the checker's work runs in the engine's thread (the one torch thread, see
+        ``cpu_thread``), between two steps, rather than beside a running step on the same cores."""
         if self.device != "cpu":
             return await super().run_cpu(fn)
         return await self._batcher.in_worker(fn)
