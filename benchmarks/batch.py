@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from longwriter.backends import load_backend
+from longwriter.defaults import DTYPES
 from longwriter.batch import batch
 from longwriter.pipeline import draft, make_checker
 from longwriter.writer import WriterSettings
@@ -47,9 +48,10 @@ def main() -> None:
     ap.add_argument("--no-check", action="store_true", help="checker off on both sides")
     ap.add_argument("--model", default=None)
     ap.add_argument("--engine", default="auto", choices=["auto", "stepping", "padded"])
+    ap.add_argument("--dtype", default="auto", choices=DTYPES, help="the weights' type (auto: see README)")
     args = ap.parse_args()
     topics = (TOPICS * (args.documents // len(TOPICS) + 1))[: args.documents]
-    backend = load_backend(args.model, engine=args.engine)
+    backend = load_backend(args.model, engine=args.engine, dtype=args.dtype)
     checker = None if args.no_check else make_checker()
     settings = WriterSettings(check=not args.no_check)
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,7 +60,7 @@ def main() -> None:
               settings=settings)  # first calls are slower (and load the checker's model)
         s_wall, s_words = serial(backend, checker, settings, topics, args.words, root / "serial")
         b_wall, b_words, failed = batched(backend, checker, settings, topics, args.words, root / "batch")
-    print(f"model: {backend.name}  device: {backend.device}  engine: {backend.engine}  "
+    print(f"model: {backend.name}  device: {backend.device}  engine: {backend.engine}  dtype: {backend.report()['dtype']}  "
           f"{len(topics)} documents x {args.words} words, checker {'off' if args.no_check else 'on'}")
     print(f"{'run':<26}{'wall s':>8}{'words':>8}{'words/s':>9}")
     print(f"{'one after another (draft)':<26}{s_wall:>8.1f}{s_words:>8}{s_words / s_wall:>9.2f}")

@@ -65,7 +65,9 @@ def main() -> None:
     ap.add_argument("--penalties", default="1.15,1.0", help="comma-separated repetition penalties")
     args = ap.parse_args()
     penalties = [float(p) for p in args.penalties.split(",")]
-    backend, checker = load_backend(None), make_checker()
+    # float32: both sides must draw the same first drafts, and in bfloat16 a request's text can
+    # change with its batch-mates (README, Performance: the weights' type)
+    backend, checker = load_backend(None, dtype="float32"), make_checker()
     totals = {p: {m: defaultdict(list) for m in ("off", "on")} for p in penalties}
     calib = defaultdict(list)
     for i, topic in enumerate(TOPICS[: args.topics]):

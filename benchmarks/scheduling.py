@@ -1,6 +1,6 @@
 """Lock-step versus request-level scheduling on the embedded model, same engine, same requests.
 
-    python -m benchmarks.scheduling [--chapters 4] [--batch N]
+    python -m benchmarks.scheduling [--chapters 4] [--batch N] [--engine stepping|padded|vllm] [--dtype float32]
 
 Lock-step is the previous scheduler's shape, kept here only as the comparison: it takes one
 request from every section in flight, sends them together and waits for the longest before any
@@ -26,6 +26,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from longwriter.defaults import DTYPES
 from longwriter.graph import ready
 from longwriter.outline import parse_outline
 from longwriter.pipeline import Silent, expand
@@ -131,20 +132,24 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="requests in flight (default: the engine's batch size)")
     parser.add_argument("--engine", default="stepping", choices=["stepping", "padded", "vllm"],
                         help="vllm: a vLLM server of the embedded model, started here (make vllm)")
+    # float32 by default: both sides must send the same requests, and in bfloat16 a request's
+    # text can change with its batch-mates, which differ between the two schedulers
+    parser.add_argument("--dtype", default="float32", choices=DTYPES,
+                        help="in-process weights' type (default float32: the same text on both sides)")
     args = parser.parse_args()
-    with engine(args.engine) as backend:
+    with engine(args.engine, args.dtype) as backend:
         compare(backend, args)
 
 
 @contextmanager
-def engine(kind: str):
+def engine(kind: str, dtype: str = "auto"):
     """The embedded model in process, or behind a vLLM server started for the benchmark."""
     from longwriter.backends.embedded import EMBEDDED_NAME, embedded_model_dir
 
     if kind != "vllm":
         from longwriter.backends.transformers_backend import TransformersBackend
 
-        yield TransformersBackend(str(embedded_model_dir()), device="cpu", name=EMBEDDED_NAME, engine=kind)
+        yield TransformersBackend(str(embedded_model_dir()), device="cpu", name=EMBEDDED_NAME, engine=kind, dtype=dtype)
         return
     from longwriter.backends.openai_backend import OpenAIServerBackend
     from tests.servers import VllmServer
@@ -163,7 +168,7 @@ def compare(backend, args) -> None:
     outline = mixed_outline(args.chapters)
     batch = args.batch or backend.batch_size
     print(f"{len(outline.leaves())} sections, {outline.words} words, 'chapter' policy, {batch} requests in flight, "
-          f"{backend.engine} engine")
+          f"{backend.engine} engine" + (f", {backend.report()['dtype']} weights" if hasattr(backend, "dtype") else ""))
     rows = {}
     for name, cls in (("lock-step", LockStep), ("request-level", Scheduler)):
         rows[name] = r = run(backend, outline, cls, batch)

@@ -14,6 +14,7 @@ import tempfile
 import time
 
 from longwriter.backends import load_backend
+from longwriter.defaults import DTYPES
 from longwriter.pipeline import expand
 from longwriter.writer import WriterSettings
 
@@ -41,13 +42,14 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model id or directory (default: embedded)")
     ap.add_argument("--batch", type=int, default=None, help="scheduler batch size (default: automatic)")
     ap.add_argument("--engine", default="auto", choices=["auto", "stepping", "padded"])
+    ap.add_argument("--dtype", default="auto", choices=DTYPES, help="the weights' type (auto: see README)")
     args = ap.parse_args()
-    backend = load_backend(args.model, engine=args.engine)
+    backend = load_backend(args.model, engine=args.engine, dtype=args.dtype)
     outline = coffee_outline(args.chapters, args.per_chapter, 60)
     run(backend, coffee_outline(1, 2, 30), "serial", 1, 8)  # warm-up: first calls are slower
     serial = run(backend, outline, "serial", 1, args.tokens)
     graph = run(backend, outline, "chapter", args.batch or backend.batch_size, args.tokens)
-    print(f"model: {backend.name}  device: {backend.device}  engine: {backend.engine}  outline: {args.chapters}x{args.per_chapter} sections, "
+    print(f"model: {backend.name}  device: {backend.device}  engine: {backend.engine}  dtype: {backend.report()['dtype']}  outline: {args.chapters}x{args.per_chapter} sections, "
           f"{args.tokens} new tokens per request (sections and summaries)")
     print(f"{'run':<28}{'wall s':>8}{'tokens':>8}{'words':>7}{'tok/s':>8}{'words/s':>9}{'outside generate':>18}")
     for r in (serial, graph):

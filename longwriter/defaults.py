@@ -13,3 +13,4 @@ MAX_WORDS = 200_000  # a document's target, in the CLI and in an outline file al
 MAX_SECTIONS = 200  # top-level sections a plan may ask for
 MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed accepts
 DEVICE = re.compile(r"(auto|cpu|mps|cuda(:[0-9]{1,3})?)\Z")  # \Z: "cpu\n" is no device
+DTYPES = ("auto", "float32", "bfloat16", "float16")  # what the in-process model's weights may load in

@@ -174,7 +174,7 @@ def start_backend(backend: Backend | None, model: str | ModelSpec | None, contro
                        f"loading model {spec.name or 'smollm2-135m-instruct (embedded)'}")
         backend = server_backend(spec) if spec.servers else load_backend(
             spec.name, device=spec.device, batch_size=spec.batch_size, trust_remote_code=spec.trust_remote_code,
-            engine=spec.engine)
+            engine=spec.engine, dtype=spec.dtype)
         for note in backend.notes:
             progress.stage(note)
     backend.reset()

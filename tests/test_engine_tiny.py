@@ -317,3 +317,51 @@ def test_sentence_embeddings_asked_from_any_thread_run_in_the_torch_thread(monke
     MiniLMEmbedder().encode(["tea"])
     asyncio.run(asyncio.to_thread(MiniLMEmbedder().encode, ["tea"]))
     assert seen == [cpu_thread.call(threading.get_ident)] * 2
+
+
+@pytest.mark.parametrize("name", ["float32", "bfloat16"])
+def test_weights_load_in_the_dtype_asked_and_both_engines_write_exact_lengths_and_seeded_text(
+        tiny_model_dir, one_thread, name):  # noqa: F811
+    """--dtype reaches the weights (and report.json); in either dtype a seeded request writes
+    the same text alone and beside others, on both engines."""
+    import torch
+
+    mine = ask("write about coffee", max_new_tokens=20, min_new_tokens=20, temperature=1.0, seed=7)
+    other = ask("a much longer prompt than mine, really", max_new_tokens=9, min_new_tokens=9, temperature=1.3, seed=1)
+    texts = []
+    for engine in ("stepping", "padded"):
+        backend = TransformersBackend(str(tiny_model_dir), device="cpu", batch_size=2, engine=engine, dtype=name)
+        assert {p.dtype for p in backend.model.parameters()} == {getattr(torch, name)}
+        assert backend.report() == {"engine": engine, "device": "cpu", "dtype": name, "batch_size": 2}
+        assert f"{name} weights on cpu" in backend.notes[0]
+        alone = backend.generate([mine])[0]
+        batched = backend.generate([other, mine])
+        assert [c.completion_tokens for c in batched] == [9, 20] and batched[1].text == alone.text
+        texts.append(alone.text)
+    assert texts[0] == texts[1]  # the engines agree on the same weights
+
+
+def test_auto_dtype_is_bfloat16_on_gpus_and_on_cpus_that_multiply_it_natively(monkeypatch):
+    """Emulated bfloat16 is slower than float32 on CPU: auto takes it only with hardware
+    support (AVX512-BF16 or AMX), and a torch without the probes counts as none."""
+    import torch
+
+    from longwriter.backends.transformers_backend import choose_dtype
+
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, probe, lambda: False)
+    assert choose_dtype(torch, "cpu") is torch.float32
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert choose_dtype(torch, "cpu") is torch.bfloat16
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported")
+    assert choose_dtype(torch, "cpu") is torch.float32
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    assert choose_dtype(torch, "cpu") is torch.float32
+    assert choose_dtype(torch, "mps") is torch.float32
+    for supported, expected in ((True, torch.bfloat16), (False, torch.float16)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda supported=supported: supported)
+        assert choose_dtype(torch, "cuda:0") is expected
+    assert choose_dtype(torch, "cpu", "float16") is torch.float16
+    assert choose_dtype(torch, "cuda", "float32") is torch.float32
+    with pytest.raises(ValueError, match="dtype must be one of auto, float32, bfloat16, float16"):
+        choose_dtype(torch, "cpu", "int8")

@@ -303,7 +303,7 @@ def test_empty_output_path_in_the_api_is_refused():
 
 
 def test_model_flags_reach_the_loader(tmp_path, fake, monkeypatch):
-    """--model, --device, --batch-size, --engine and --trust-remote-code all reach load_backend."""
+    """--model, --device, --batch-size, --engine, --dtype and --trust-remote-code all reach load_backend."""
     seen = {}
 
     def loader(name, **kwargs):
@@ -315,11 +315,13 @@ def test_model_flags_reach_the_loader(tmp_path, fake, monkeypatch):
 
     result = CliRunner().invoke(main, ["draft", "--topic", TOPIC, "--out", str(tmp_path / "o"), "--no-check",
                                        "--device", "cpu", "--batch-size", "3", "--engine", "padded",
-                                       "--trust-remote-code", "--words", "300"])
+                                       "--dtype", "bfloat16", "--trust-remote-code", "--words", "300"])
     assert result.exit_code == 0, result.output
-    assert seen == {"name": None, "device": "cpu", "batch_size": 3, "engine": "padded", "trust_remote_code": True}
-    code, errors, _ = cli(["draft", "--topic", TOPIC, "--engine", "warp"], fake, monkeypatch)
-    assert code == 2 and len(errors) == 1
+    assert seen == {"name": None, "device": "cpu", "batch_size": 3, "engine": "padded", "dtype": "bfloat16",
+                    "trust_remote_code": True}
+    for flag, value in (("--engine", "warp"), ("--dtype", "int8")):
+        code, errors, _ = cli(["draft", "--topic", TOPIC, flag, value], fake, monkeypatch)
+        assert code == 2 and len(errors) == 1
 
 
 def test_a_start_refused_by_the_preflight_keeps_the_run_resumable(tmp_path, fake, monkeypatch):

@@ -11,14 +11,15 @@ from .base import Backend, BatchStats, ChatRequest, Completion, Message, Samplin
 
 __all__ = ["Backend", "BatchStats", "ChatRequest", "Completion", "Message", "ModelSpec", "Sampling", "load_backend", "server_backend"]
 
-from ..defaults import DEVICE
+from ..defaults import DEVICE, DTYPES
 
 
 class ModelSpec(BaseModel):
     """Which model to load and where: a Hugging Face id or local directory (None: the embedded
     model), the device, the batch size, the in-process engine (stepping: rows join and leave
     between decode steps; padded: one generate per batch; auto: stepping wherever the model's
-    cache allows it, else padded) and whether the model's own code may run."""
+    cache allows it, else padded), the weights' dtype (auto: bfloat16 on GPUs and on CPUs that
+    multiply it natively, else float32) and whether the model's own code may run."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -27,6 +28,7 @@ class ModelSpec(BaseModel):
     batch_size: int | None = Field(None, ge=1, le=4096)
     trust_remote_code: bool = False
     engine: Literal["auto", "stepping", "padded"] = "auto"
+    dtype: Literal[DTYPES] = "auto"
     #: OpenAI-compatible servers of one model (replicas); ``name`` is then the name they serve.
     servers: tuple[str, ...] = ()
     api_key: SecretStr | None = None
@@ -51,7 +53,7 @@ def server_backend(spec: ModelSpec) -> Backend:
 @lru_cache(maxsize=2)  # one process loads a model once (API users, in-process tests)
 def load_backend(
     model: str | None = None, *, device: str = "auto", batch_size: int | None = None, trust_remote_code: bool = False,
-    engine: str = "auto",
+    engine: str = "auto", dtype: str = "auto",
 ) -> Backend:
     """The backend for ``model`` (a Hugging Face id or local directory), or the embedded
     SmolLM2-135M-Instruct when ``model`` is None."""
@@ -65,8 +67,8 @@ def load_backend(
         from .embedded import EMBEDDED_NAME, EMBEDDED_SAMPLING, embedded_model_dir
 
         backend = TransformersBackend(str(embedded_model_dir()), device=device, batch_size=batch_size,
-                                      name=EMBEDDED_NAME, engine=engine)
+                                      name=EMBEDDED_NAME, engine=engine, dtype=dtype)
         backend.recommended = backend.recommended or dict(EMBEDDED_SAMPLING)  # the GGUF carries none
         return backend
     return TransformersBackend(model, device=device, batch_size=batch_size, trust_remote_code=trust_remote_code,
-                               engine=engine)
+                               engine=engine, dtype=dtype)
