@@ -237,9 +237,9 @@ class TransformersBackend(Backend):
         return ids
 
     def _auto_batch_size(self) -> int:
-        """CPU: 32 rows. On 2 cores with the embedded model, 200-token rows ran at 27 tok/s
-        alone, 118 tok/s sixteen at a time and 140 tok/s thirty-two at a time; a batch of 16
-        documents (32 sections ready at once) took 141 s at 32 rows against 158 s at 16.
+        """CPU: 32 rows. On 2 cores with the embedded model in float32, 200-token rows ran at
+        27 tok/s alone, 118 tok/s sixteen at a time and 140 tok/s thirty-two at a time; a batch
+        of 16 documents (32 sections ready at once) took 141 s at 32 rows against 158 s at 16.
         GPU: as many rows as a 2k-token KV cache each fits in 80% of free memory, at most 64."""
         if not self.device.startswith("cuda"):
             return 32
