@@ -1,6 +1,7 @@
 """Lock-step versus request-level scheduling on the embedded model, same engine, same requests.
 
     python -m benchmarks.scheduling [--chapters 4] [--batch N] [--engine stepping|padded|vllm] [--dtype float32]
+                                    [--repeats 1]
 
 Lock-step is the previous scheduler's shape, kept here only as the comparison: it takes one
 request from every section in flight, sends them together and waits for the longest before any
@@ -94,7 +95,7 @@ def mixed_outline(chapters: int):
                           "words": sum(x["words"] for x in sections), "sections": sections})
 
 
-def run(backend, outline, scheduler_class, batch: int) -> dict:
+def run(backend, outline, scheduler_class, batch: int, seed: int = 0) -> dict:
     import longwriter.pipeline as pipeline
 
     schedulers, stats = [], Stats()
@@ -108,7 +109,7 @@ def run(backend, outline, scheduler_class, batch: int) -> dict:
     try:
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
-            result = expand(outline, out, backend=backend, settings=WriterSettings(check=False), concurrency=batch,
+            result = expand(outline, out, backend=backend, settings=WriterSettings(check=False, seed=seed), concurrency=batch,
                             progress=stats)
             wall = time.perf_counter() - started
     finally:
@@ -136,6 +137,9 @@ def main() -> None:
     # text can change with its batch-mates, which differ between the two schedulers
     parser.add_argument("--dtype", default="float32", choices=DTYPES,
                         help="in-process weights' type (default float32: the same text on both sides)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs per side, each with its own seed (where the sides' texts differ, as in "
+                        "bfloat16, the totals average their different work out)")
     args = parser.parse_args()
     with engine(args.engine, args.dtype) as backend:
         compare(backend, args)
@@ -169,16 +173,21 @@ def compare(backend, args) -> None:
     batch = args.batch or backend.batch_size
     print(f"{len(outline.leaves())} sections, {outline.words} words, 'chapter' policy, {batch} requests in flight, "
           f"{backend.engine} engine" + (f", {backend.report()['dtype']} weights" if hasattr(backend, "dtype") else ""))
-    rows = {}
-    for name, cls in (("lock-step", LockStep), ("request-level", Scheduler)):
-        rows[name] = r = run(backend, outline, cls, batch)
-        print(f"{name:>14}: {r['wall']:6.1f} s, {r['words'] / r['wall']:5.2f} words/s, {r['words']} words, "
-              f"{r['tokens']} tokens, start delay mean {statistics.mean(r['delays']):.2f} s / "
-              f"p90 {p90(r['delays']):.2f} s"
-              + (f", {r['batches']} engine calls, rows working per step {r['rows']:.1f} of {batch}"
-                 if r["batches"] else " (the server's steps are not visible here)"), flush=True)
-    a, b = rows["lock-step"], rows["request-level"]
-    print(f"request-level / lock-step: x{(b['words'] / b['wall']) / (a['words'] / a['wall']):.2f} in words/s")
+    rows = {"lock-step": [], "request-level": []}
+    for seed in range(args.repeats):  # the sides alternate, so a slow minute of the machine hits both
+        for name, cls in (("lock-step", LockStep), ("request-level", Scheduler)):
+            rows[name].append(r := run(backend, outline, cls, batch, seed))
+            print(f"{name:>14}{f' (seed {seed})' if args.repeats > 1 else ''}: {r['wall']:6.1f} s, "
+                  f"{r['words'] / r['wall']:5.2f} words/s, {r['words']} words, "
+                  f"{r['tokens']} tokens, start delay mean {statistics.mean(r['delays']):.2f} s / "
+                  f"p90 {p90(r['delays']):.2f} s"
+                  + (f", {r['batches']} engine calls, rows working per step {r['rows']:.1f} of {batch}"
+                     if r["batches"] else " (the server's steps are not visible here)"), flush=True)
+    a, b = ({k: sum(r[k] for r in rows[side]) for k in ("wall", "words", "tokens")}
+            for side in ("lock-step", "request-level"))
+    print(f"request-level / lock-step{f' over {args.repeats} seeds' if args.repeats > 1 else ''}: "
+          f"x{(b['words'] / b['wall']) / (a['words'] / a['wall']):.2f} in words/s, "
+          f"x{(b['tokens'] / b['wall']) / (a['tokens'] / a['wall']):.2f} in tokens/s")
 
 
 if __name__ == "__main__":
