@@ -371,9 +371,10 @@ def resolve_model(model: str) -> tuple[str, bool]:
 def choose_dtype(torch, device: str, requested: str = "auto"):
     """The torch dtype the weights load in: ``requested`` (float32, bfloat16, float16), or for
     ``auto``: bfloat16 on a GPU that has it (else float16); on CPU bfloat16 where the processor
-    multiplies bfloat16 natively (AVX512-BF16 or AMX), where it measured 1.9x faster than
-    float32 for a 32-row decode step and 2.5x for a prefill, else float32 (emulated bfloat16
-    is slower than float32); float32 on Apple's Metal backend."""
+    multiplies bfloat16 natively (AVX512-BF16 or AMX: 32 rows at once ran 2.3x faster than in
+    float32 on the stepping engine, prompts 2x to 4.6x; ``benchmarks.dtypes``), else float32
+    (bfloat16 converted in software is expected to be slower, not measured); float32 on
+    Apple's Metal backend. In bfloat16 a row's rounding can depend on its batch (README)."""
     if requested != "auto":
         if requested not in DTYPES:
             raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, not {requested!r}")
