@@ -1,7 +1,7 @@
 """Lock-step versus request-level scheduling on the embedded model, same engine, same requests.
 
     python -m benchmarks.scheduling [--chapters 4] [--batch N] [--engine stepping|padded|vllm] [--dtype float32]
-                                    [--repeats 1]
+                                    [--repeats 1] [--previous]
 
 Lock-step is the previous scheduler's shape, kept here only as the comparison: it takes one
 request from every section in flight, sends them together and waits for the longest before any
@@ -15,7 +15,12 @@ many). Both sides run on the same engine (``--engine``: stepping, where a finish
 the batch at once and a new request joins it; or padded, one generate per batch). Printed:
 words/s and their ratio, the delay from a section's dependencies finishing to its first
 request going out (mean, p90), and the engine's occupancy: the mean number of rows per decode
-step (time-weighted), against the rows allowed."""
+step (time-weighted), against the rows allowed.
+
+``--previous`` adds a third side, the design this scheduler replaced as a whole: lock-step on
+the padded engine (one padded ``generate`` per round, every row held until the longest is
+done), in a second copy of the model. Lock-step on the stepping engine never shipped; it
+isolates the scheduler's share, and the third side shows what the change bought in all."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import asyncio
 import statistics
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from longwriter.defaults import DTYPES
@@ -140,9 +145,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1,
                         help="runs per side, each with its own seed (where the sides' texts differ, as in "
                         "bfloat16, the totals average their different work out)")
+    parser.add_argument("--previous", action="store_true",
+                        help="also run the replaced design: lock-step on the padded engine (in-process only)")
     args = parser.parse_args()
-    with engine(args.engine, args.dtype) as backend:
-        compare(backend, args)
+    if args.previous and args.engine == "vllm":
+        parser.error("--previous compares in-process engines; it needs --engine stepping")
+    with engine(args.engine, args.dtype) as backend, \
+            (engine("padded", args.dtype) if args.previous else nullcontext()) as padded:
+        compare(backend, args, padded)
 
 
 @contextmanager
@@ -168,26 +178,36 @@ def engine(kind: str, dtype: str = "auto"):
         server.stop()
 
 
-def compare(backend, args) -> None:
+def compare(backend, args, padded=None) -> None:
     outline = mixed_outline(args.chapters)
     batch = args.batch or backend.batch_size
     print(f"{len(outline.leaves())} sections, {outline.words} words, 'chapter' policy, {batch} requests in flight, "
           f"{backend.engine} engine" + (f", {backend.report()['dtype']} weights" if hasattr(backend, "dtype") else ""))
-    rows = {"lock-step": [], "request-level": []}
-    for seed in range(args.repeats):  # the sides alternate, so a slow minute of the machine hits both
-        for name, cls in (("lock-step", LockStep), ("request-level", Scheduler)):
-            rows[name].append(r := run(backend, outline, cls, batch, seed))
+    sides = [("lock-step", backend, LockStep), ("request-level", backend, Scheduler)]
+    if padded is not None:
+        sides.insert(0, ("previous", padded, LockStep))
+    rows = {name: [] for name, _, _ in sides}
+    for seed in range(args.repeats):  # the sides alternate, so a slow minute of the machine hits all
+        for name, engine_, cls in sides:
+            rows[name].append(r := run(engine_, outline, cls, batch, seed))
             print(f"{name:>14}{f' (seed {seed})' if args.repeats > 1 else ''}: {r['wall']:6.1f} s, "
                   f"{r['words'] / r['wall']:5.2f} words/s, {r['words']} words, "
                   f"{r['tokens']} tokens, start delay mean {statistics.mean(r['delays']):.2f} s / "
                   f"p90 {p90(r['delays']):.2f} s"
                   + (f", {r['batches']} engine calls, rows working per step {r['rows']:.1f} of {batch}"
                      if r["batches"] else " (the server's steps are not visible here)"), flush=True)
-    a, b = ({k: sum(r[k] for r in rows[side]) for k in ("wall", "words", "tokens")}
-            for side in ("lock-step", "request-level"))
-    print(f"request-level / lock-step{f' over {args.repeats} seeds' if args.repeats > 1 else ''}: "
-          f"x{(b['words'] / b['wall']) / (a['words'] / a['wall']):.2f} in words/s, "
-          f"x{(b['tokens'] / b['wall']) / (a['tokens'] / a['wall']):.2f} in tokens/s")
+    seeds = f" over {args.repeats} seeds" if args.repeats > 1 else ""
+    print(f"request-level / lock-step{seeds}: {ratio(rows['request-level'], rows['lock-step'])}")
+    if padded is not None:
+        print(f"request-level on {backend.engine} / previous (lock-step on padded){seeds}: "
+              f"{ratio(rows['request-level'], rows['previous'])}")
+
+
+def ratio(new: list[dict], old: list[dict]) -> str:
+    """The totals' ratio in words/s and tokens/s (totals, so each seed counts by its work)."""
+    a, b = ({k: sum(r[k] for r in runs) for k in ("wall", "words", "tokens")} for runs in (old, new))
+    return (f"x{(b['words'] / b['wall']) / (a['words'] / a['wall']):.2f} in words/s, "
+            f"x{(b['tokens'] / b['wall']) / (a['tokens'] / a['wall']):.2f} in tokens/s")
 
 
 if __name__ == "__main__":
