@@ -14,8 +14,10 @@ depend only on its own output, so both sides send the same requests (the script 
 many). Both sides run on the same engine (``--engine``: stepping, where a finished row leaves
 the batch at once and a new request joins it; or padded, one generate per batch). Printed:
 words/s and their ratio, the delay from a section's dependencies finishing to its first
-request going out (mean, p90), and the engine's occupancy: the mean number of rows per decode
-step (time-weighted), against the rows allowed.
+request going out (mean, p90), the engine's occupancy (the mean number of rows per decode
+step, time-weighted, against the rows allowed) and the share of engine time in which requests
+waited although rows were free (engine calls that ended with requests queued and room in the
+batch: those requests came during the call and waited for it).
 
 ``--previous`` adds a third side, the design this scheduler replaced as a whole: lock-step on
 the padded engine (one padded ``generate`` per round, every row held until the longest is
@@ -120,12 +122,23 @@ def run(backend, outline, scheduler_class, batch: int, seed: int = 0) -> dict:
     finally:
         pipeline.Scheduler = Scheduler
     delays = [t[1] - t[0] for t in schedulers[0].timeline.values() if len(t) > 1]
-    busy = sum(b.seconds for b in stats.batches)
-    # rows doing useful work per step: a padded batch's finished rows only pad (tokens / longest)
-    rows = sum(b.seconds * b.completion_tokens / max(1, b.longest) for b in stats.batches)
     return {"wall": wall, "words": result.report.produced_words, "requests": len(result.report.sections),
-            "tokens": result.report.completion_tokens, "delays": delays,
-            "rows": rows / busy if busy else 0.0, "batches": len(stats.batches)}
+            "tokens": result.report.completion_tokens, "delays": delays, "waited": waited_share(stats.batches, batch),
+            "rows": occupancy(stats.batches), "batches": len(stats.batches)}
+
+
+def occupancy(batches: list) -> float:
+    """Rows doing useful work per engine call, time-weighted: a padded batch's finished rows
+    only pad (tokens / longest)."""
+    busy = sum(b.seconds for b in batches)
+    return sum(b.seconds * b.completion_tokens / max(1, b.longest) for b in batches) / busy if busy else 0.0
+
+
+def waited_share(batches: list, rows: int) -> float:
+    """The share of engine time in calls that ended with requests queued although the batch
+    had room for them: they came during the call and waited for it to end."""
+    busy = sum(b.seconds for b in batches)
+    return sum(b.seconds for b in batches if b.waiting and b.size < rows) / busy if busy else 0.0
 
 
 def p90(values: list[float]) -> float:
@@ -194,7 +207,8 @@ def compare(backend, args, padded=None) -> None:
                   f"{r['words'] / r['wall']:5.2f} words/s, {r['words']} words, "
                   f"{r['tokens']} tokens, start delay mean {statistics.mean(r['delays']):.2f} s / "
                   f"p90 {p90(r['delays']):.2f} s"
-                  + (f", {r['batches']} engine calls, rows working per step {r['rows']:.1f} of {batch}"
+                  + (f", {r['batches']} engine calls, rows working per step {r['rows']:.1f} of {batch}, "
+                     f"requests waiting beside free rows {100 * r['waited']:.1f}% of engine time"
                      if r["batches"] else " (the server's steps are not visible here)"), flush=True)
     seeds = f" over {args.repeats} seeds" if args.repeats > 1 else ""
     print(f"request-level / lock-step{seeds}: {ratio(rows['request-level'], rows['lock-step'])}")

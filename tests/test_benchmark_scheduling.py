@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from benchmarks import scheduling
+from longwriter.backends.base import BatchStats
 from longwriter.backends.fake import ScriptedBackend
 from longwriter.scheduler import Scheduler
 
@@ -45,3 +46,12 @@ def test_previous_needs_an_in_process_engine(monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_:
         scheduling.main()
     assert exit_.value.code == 2 and "--previous" in capsys.readouterr().err
+
+
+def test_waiting_beside_free_rows_counts_only_calls_that_had_room():
+    calls = [BatchStats(2, 20, 3.0, longest=10, waiting=1),  # a request waited, 2 of 4 rows busy
+             BatchStats(4, 40, 5.0, longest=10, waiting=3),  # full: waiting for room, not idle
+             BatchStats(1, 10, 2.0, longest=10, waiting=0)]  # nothing waited
+    assert scheduling.waited_share(calls, rows=4) == pytest.approx(3.0 / 10.0)
+    assert scheduling.waited_share([], rows=4) == 0.0
+    assert scheduling.occupancy(calls) == pytest.approx((3.0 * 2 + 5.0 * 4 + 2.0 * 1) / 10.0)
